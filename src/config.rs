@@ -1,0 +1,685 @@
+//! Configuration: built-in defaults < `markethub.toml` (or `--config PATH`) < `MARKETHUB_*`
+//! environment variables (nested keys joined with `__`, e.g. `MARKETHUB_DATABASE__URL`).
+//! Validation lives here too, including the production rules (no default secrets, no
+//! wildcard CORS), and the development JWT secret that is generated once and persisted.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The config file read when `--config` is not given (silently skipped when absent).
+pub const DEFAULT_CONFIG_FILE: &str = "markethub.toml";
+/// File in the data directory holding the generated development JWT secret.
+pub const DEV_SECRET_FILE: &str = "jwt_secret";
+/// Minimum length of a production JWT secret.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Values that count as "not set" for a secret: the placeholders of our examples.
+const PLACEHOLDER_SECRETS: &[&str] = &["", "change-me", "changeme", "secret", "jwt-secret"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The whole effective configuration. Every key has a default; see `markethub.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// Directory for the SQLite database, generated secrets, uploads and backups.
+    pub data_dir: PathBuf,
+    pub environment: Environment,
+    /// Public base URL used in links sent by mail; empty means `http://<listen>`.
+    pub public_url: String,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub mail: MailConfig,
+    pub rate_limit: RateLimitConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH`; empty means `sqlite://<data_dir>/markethub.db`.
+    pub url: String,
+    /// Read connections in the pool (writes use one dedicated connection).
+    pub max_read_connections: u32,
+    pub busy_timeout_ms: u64,
+    /// Page cache per connection, in KiB.
+    pub cache_size_kib: u64,
+    /// Memory-mapped I/O window per connection, in MiB (0 disables).
+    pub mmap_size_mib: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Origins allowed by CORS. Empty: no CORS headers. `["*"]`: any (development only).
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request taking longer than this is answered 503.
+    pub request_timeout_secs: u64,
+    /// Proxies (IP or CIDR) whose `X-Forwarded-For` is believed for the client address.
+    pub trusted_proxies: Vec<String>,
+    /// After SIGTERM/Ctrl-C, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC key for access tokens. Required (≥ 32 chars) in production; in development an
+    /// empty value means a random secret generated once into `<data_dir>/jwt_secret`.
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub reset_token_ttl_minutes: u64,
+    pub verify_token_ttl_hours: u64,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub hash_concurrency: usize,
+    /// A login waiting longer than this for a hashing slot gets 503 + Retry-After.
+    pub hash_queue_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub from: String,
+    /// `smtp://user:pass@host:587?tls=required`, `smtps://…:465`, or `smtp://host:25` (plain).
+    /// Empty: messages are logged and kept in the outbox, readable at `GET /api/v1/admin/mail`.
+    pub smtp_url: String,
+    pub max_attempts: u32,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Safety-net poll; the sender is also woken whenever a message is queued.
+    pub poll_interval_secs: u64,
+    pub smtp_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub login_per_ip_per_minute: u32,
+    pub login_per_account_per_minute: u32,
+    pub register_per_ip_per_hour: u32,
+    pub forgot_per_ip_per_hour: u32,
+    pub forgot_per_account_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `markethub=debug,tower_http=info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            environment: Environment::Development,
+            public_url: String::new(),
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            mail: MailConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_read_connections: 8,
+            busy_timeout_ms: 5000,
+            cache_size_kib: 8192,
+            mmap_size_mib: 64,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            cors_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: String::new(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            reset_token_ttl_minutes: 60,
+            verify_token_ttl_hours: 48,
+            hash_concurrency: 0,
+            hash_queue_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: "MarketHub <no-reply@markethub.local>".into(),
+            smtp_url: String::new(),
+            max_attempts: 8,
+            retry_initial_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            poll_interval_secs: 30,
+            smtp_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            login_per_ip_per_minute: 30,
+            login_per_account_per_minute: 10,
+            register_per_ip_per_hour: 30,
+            forgot_per_ip_per_hour: 20,
+            forgot_per_account_per_hour: 5,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+impl Config {
+    /// The layered sources: defaults, then the config file, then `MARKETHUB_*` variables.
+    pub fn figment(config_file: Option<&Path>) -> Figment {
+        let file = config_file.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        // `file_exact`: never search parent directories for a stray markethub.toml.
+        if config_file.is_some() || file.exists() {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("MARKETHUB_").split("__").ignore(&["config"]))
+    }
+
+    /// Loads and validates the configuration. An explicitly named file must exist.
+    pub fn load(config_file: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = Config::extract(config_file)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads the layered configuration without validating the values.
+    pub fn extract(config_file: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = config_file.filter(|p| !p.exists()) {
+            return Err(ConfigError::MissingFile(path.to_path_buf()));
+        }
+        Config::figment(config_file)
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))
+    }
+
+    /// Storage settings for [`crate::db::Db::open`].
+    pub fn db_options(&self) -> crate::db::DbOptions {
+        crate::db::DbOptions {
+            url: self.database_url(),
+            max_read_connections: self.database.max_read_connections,
+            busy_timeout_ms: self.database.busy_timeout_ms,
+            cache_size_kib: self.database.cache_size_kib,
+            mmap_size_mib: self.database.mmap_size_mib,
+        }
+    }
+
+    /// Checks every value; in production also refuses default secrets and wildcard CORS.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".into());
+        }
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push("public_url: must start with http:// or https://".into());
+        }
+        if let Err(e) = crate::db::sqlite_path(&self.database_url()) {
+            problems.push(format!("database.url: {e}"));
+        }
+        if self.database.max_read_connections == 0 {
+            problems.push("database.max_read_connections: must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            problems.push("http.body_limit_bytes: must be at least 1024".into());
+        }
+        if self.http.request_timeout_secs == 0 {
+            problems.push("http.request_timeout_secs: must be at least 1".into());
+        }
+        for proxy in &self.http.trusted_proxies {
+            if parse_net(proxy).is_none() {
+                problems.push(format!(
+                    "http.trusted_proxies: {proxy:?} is not an IP or CIDR"
+                ));
+            }
+        }
+        for origin in &self.http.cors_origins {
+            if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
+                problems.push(format!(
+                    "http.cors_origins: {origin:?} is not a valid origin"
+                ));
+            }
+        }
+        let a = &self.auth;
+        for (name, v) in [
+            ("auth.access_token_ttl_secs", a.access_token_ttl_secs),
+            ("auth.refresh_token_ttl_days", a.refresh_token_ttl_days),
+            ("auth.reset_token_ttl_minutes", a.reset_token_ttl_minutes),
+            ("auth.verify_token_ttl_hours", a.verify_token_ttl_hours),
+            ("auth.hash_queue_timeout_secs", a.hash_queue_timeout_secs),
+            ("mail.poll_interval_secs", self.mail.poll_interval_secs),
+            ("mail.smtp_timeout_secs", self.mail.smtp_timeout_secs),
+        ] {
+            if v == 0 {
+                problems.push(format!("{name}: must be greater than 0"));
+            }
+        }
+        if !a.jwt_secret.is_empty() && a.jwt_secret.len() < MIN_SECRET_LEN {
+            problems.push(format!(
+                "auth.jwt_secret: must be at least {MIN_SECRET_LEN} characters"
+            ));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(format!("mail.from: {:?} is not a mailbox", self.mail.from));
+        }
+        if let Err(e) = crate::mail::sender::transport(&self.mail) {
+            problems.push(format!("mail.smtp_url: {e}"));
+        }
+        if self.mail.max_attempts == 0 {
+            problems.push("mail.max_attempts: must be at least 1".into());
+        }
+        let r = &self.rate_limit;
+        for (name, v) in [
+            (
+                "rate_limit.login_per_ip_per_minute",
+                r.login_per_ip_per_minute,
+            ),
+            (
+                "rate_limit.login_per_account_per_minute",
+                r.login_per_account_per_minute,
+            ),
+            (
+                "rate_limit.register_per_ip_per_hour",
+                r.register_per_ip_per_hour,
+            ),
+            (
+                "rate_limit.forgot_per_ip_per_hour",
+                r.forgot_per_ip_per_hour,
+            ),
+            (
+                "rate_limit.forgot_per_account_per_hour",
+                r.forgot_per_account_per_hour,
+            ),
+        ] {
+            if v == 0 {
+                problems.push(format!("{name}: must be at least 1"));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!(
+                "log.level: {:?} is not a valid filter",
+                self.log.level
+            ));
+        }
+        if self.environment == Environment::Production {
+            if is_placeholder_secret(&a.jwt_secret) {
+                problems.push(
+                    "auth.jwt_secret: production needs a secret of at least 32 random characters \
+                     (set MARKETHUB_AUTH__JWT_SECRET); refusing to start with a default secret"
+                        .into(),
+                );
+            }
+            if self.http.cors_origins.iter().any(|o| o.trim() == "*") {
+                problems.push(
+                    "http.cors_origins: a wildcard origin is refused in production; list the \
+                     storefront origins explicitly"
+                        .into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The database URL, defaulting to a SQLite file inside the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!("sqlite://{}", self.data_dir.join("markethub.db").display())
+        } else {
+            self.database.url.trim().to_owned()
+        }
+    }
+
+    /// Base URL for links in mail.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Parsed trusted proxy networks (validated by [`Config::validate`]).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.http
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .collect()
+    }
+
+    /// Hashing slots: the configured number, or one per CPU core.
+    pub fn hash_concurrency(&self) -> usize {
+        if self.auth.hash_concurrency > 0 {
+            self.auth.hash_concurrency
+        } else {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        }
+    }
+
+    /// The JWT secret to use: the configured one, or (development only) the generated one
+    /// persisted in the data directory so tokens survive restarts.
+    pub fn resolve_jwt_secret(&self) -> Result<String, ConfigError> {
+        if !is_placeholder_secret(&self.auth.jwt_secret) {
+            return Ok(self.auth.jwt_secret.clone());
+        }
+        if self.environment == Environment::Production {
+            return Err(ConfigError::Invalid(vec![
+                "auth.jwt_secret: not set".into(),
+            ]));
+        }
+        let path = self.data_dir.join(DEV_SECRET_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(s) if s.trim().len() >= MIN_SECRET_LEN => return Ok(s.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ConfigError::Io(format!("reading {}", path.display()), e)),
+        }
+        let secret = crate::auth::tokens::random_token(48);
+        write_private_file(&path, &secret)
+            .map_err(|e| ConfigError::Io(format!("writing {}", path.display()), e))?;
+        tracing::info!(path = %path.display(), "generated a development JWT secret");
+        Ok(secret)
+    }
+
+    /// The effective configuration as TOML with secrets masked (`markethub config check`).
+    pub fn to_masked_toml(&self) -> String {
+        let mut c = self.clone();
+        c.auth.jwt_secret = mask(&c.auth.jwt_secret);
+        c.mail.smtp_url = mask_url_password(&c.mail.smtp_url);
+        c.database.url = mask_url_password(&c.database.url);
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# could not render: {e}\n"))
+    }
+}
+
+fn is_placeholder_secret(s: &str) -> bool {
+    PLACEHOLDER_SECRETS.contains(&s.trim().to_ascii_lowercase().as_str())
+}
+
+fn mask(secret: &str) -> String {
+    if secret.is_empty() {
+        String::new()
+    } else {
+        "********".into()
+    }
+}
+
+/// Hides the password part of `scheme://user:password@host…`.
+fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Writes a file readable only by its owner (0600 on unix), creating its directory.
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_file_and_no_environment() {
+        Jail::expect_with(|_jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert_eq!(c.data_dir, PathBuf::from("./data"));
+            assert_eq!(c.environment, Environment::Development);
+            assert_eq!(c.database_url(), "sqlite://./data/markethub.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_environment_overrides_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "markethub.toml",
+                r#"
+                listen = "0.0.0.0:9000"
+                data_dir = "/var/lib/markethub"
+                [database]
+                url = "sqlite:///tmp/file.db"
+                [auth]
+                access_token_ttl_secs = 60
+                "#,
+            )?;
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.database_url(), "sqlite:///tmp/file.db");
+            assert_eq!(c.auth.access_token_ttl_secs, 60);
+            assert_eq!(
+                c.auth.refresh_token_ttl_days, 30,
+                "untouched keys keep defaults"
+            );
+
+            jail.set_env("MARKETHUB_LISTEN", "127.0.0.1:7000");
+            jail.set_env("MARKETHUB_DATABASE__URL", "sqlite:///tmp/env.db");
+            jail.set_env("MARKETHUB_AUTH__ACCESS_TOKEN_TTL_SECS", "120");
+            jail.set_env("MARKETHUB_HTTP__CORS_ORIGINS", "[https://shop.example]");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:7000");
+            assert_eq!(
+                c.data_dir,
+                PathBuf::from("/var/lib/markethub"),
+                "file still applies"
+            );
+            assert_eq!(c.database_url(), "sqlite:///tmp/env.db");
+            assert_eq!(c.auth.access_token_ttl_secs, 120);
+            assert_eq!(
+                c.http.cors_origins,
+                vec!["https://shop.example".to_string()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn explicit_config_path_is_used_and_must_exist() {
+        Jail::expect_with(|jail| {
+            jail.create_file("other.toml", "listen = \"127.0.0.1:1234\"")?;
+            let c = Config::load(Some(Path::new("other.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:1234");
+            assert!(matches!(
+                Config::load(Some(Path::new("missing.toml"))),
+                Err(ConfigError::MissingFile(_))
+            ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("markethub.toml", "lisen = \"x\"")?;
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("lisen"), "{err}");
+            jail.create_file("markethub.toml", "listen = \"nope\"")?;
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("listen"), "{err}");
+            jail.create_file("markethub.toml", "environment = \"staging\"")?;
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_default_secret_and_wildcard_cors() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MARKETHUB_ENVIRONMENT", "production");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("auth.jwt_secret"), "{err}");
+
+            jail.set_env("MARKETHUB_AUTH__JWT_SECRET", "change-me");
+            assert!(Config::load(None).is_err(), "placeholder secret refused");
+
+            jail.set_env("MARKETHUB_AUTH__JWT_SECRET", "x".repeat(40));
+            jail.set_env("MARKETHUB_HTTP__CORS_ORIGINS", "[\"*\"]");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("wildcard"), "{err}");
+
+            jail.set_env("MARKETHUB_HTTP__CORS_ORIGINS", "[https://shop.example]");
+            assert!(Config::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn development_secret_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = config.resolve_jwt_secret().expect("generated");
+        assert!(first.len() >= MIN_SECRET_LEN);
+        assert_eq!(config.resolve_jwt_secret().expect("read back"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(DEV_SECRET_FILE))
+                .expect("secret file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn masked_output_hides_secrets() {
+        let mut c = Config::default();
+        c.auth.jwt_secret = "s".repeat(40);
+        c.mail.smtp_url = "smtp://mailer:hunter2hunter2@mail.example:587".into();
+        let out = c.to_masked_toml();
+        assert!(!out.contains("ssss"), "{out}");
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("smtp://mailer:********@mail.example:587"),
+            "{out}"
+        );
+        assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
+    }
+}

@@ -1,0 +1,131 @@
+//! Embedded schema migrations (`migrations/sqlite/V<n>__<name>.sql`), applied at start-up and
+//! by `markethub migrate`. All pending migrations run in ONE immediate transaction, so a
+//! failing migration leaves the database exactly as it was.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::DbError;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// A migration applied by this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: String,
+}
+
+/// What a migration run did and where the schema now stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationStatus {
+    pub applied: Vec<AppliedMigration>,
+    pub current_version: Option<i64>,
+}
+
+/// Versions of the migrations compiled into this binary, in order.
+pub fn embedded_versions() -> Vec<i64> {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect()
+}
+
+pub(super) fn run(conn: &mut Connection) -> Result<MigrationStatus, DbError> {
+    run_with(conn, embedded::migrations::runner())
+}
+
+fn run_with(conn: &mut Connection, runner: refinery::Runner) -> Result<MigrationStatus, DbError> {
+    // refinery opens its transactions with `Connection::transaction`; make those IMMEDIATE so
+    // a migration never upgrades a read lock while a server writes to the same file.
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    let runner = runner.set_grouped(true).set_abort_divergent(true);
+    let result = runner.run(conn);
+    conn.set_transaction_behavior(TransactionBehavior::Deferred);
+    let report = result.map_err(|e| DbError::Migration(e.to_string()))?;
+    let applied = report
+        .applied_migrations()
+        .iter()
+        .map(|m| AppliedMigration {
+            version: i64::from(m.version()),
+            name: m.name().to_owned(),
+        })
+        .collect();
+    let current_version = runner
+        .get_last_applied_migration(conn)
+        .map_err(|e| DbError::Migration(e.to_string()))?
+        .map(|m| i64::from(m.version()));
+    Ok(MigrationStatus {
+        applied,
+        current_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use refinery::{Migration, Runner};
+
+    fn table_exists(conn: &Connection, name: &str) -> bool {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n == 1)
+        .unwrap_or(false)
+    }
+
+    fn migration(name: &str, sql: &str) -> Migration {
+        Migration::unapplied(name, sql).expect("valid migration name")
+    }
+
+    #[test]
+    fn failing_migration_leaves_database_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("m.db")).expect("open");
+
+        let first = Runner::new(&[migration("V1__a", "CREATE TABLE a (x INTEGER);")]);
+        let status = run_with(&mut conn, first).expect("first migration applies");
+        assert_eq!(status.current_version, Some(1));
+
+        let second = Runner::new(&[
+            migration("V1__a", "CREATE TABLE a (x INTEGER);"),
+            migration(
+                "V2__b",
+                "CREATE TABLE b (x INTEGER); INSERT INTO a VALUES (1);",
+            ),
+            migration("V3__broken", "CREATE TABLE c (x INTEGER); THIS IS NOT SQL;"),
+        ]);
+        assert!(run_with(&mut conn, second).is_err());
+        assert!(table_exists(&conn, "a"));
+        assert!(!table_exists(&conn, "b"), "V2 must be rolled back with V3");
+        assert!(!table_exists(&conn, "c"));
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 0);
+        let version: i64 = conn
+            .query_row(
+                "SELECT max(version) FROM refinery_schema_history",
+                [],
+                |r| r.get(0),
+            )
+            .expect("history");
+        assert_eq!(version, 1);
+    }
+
+    #[test]
+    fn embedded_migrations_apply_and_are_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("e.db")).expect("open");
+        let first = run(&mut conn).expect("migrate");
+        assert_eq!(first.applied.len(), embedded_versions().len());
+        let again = run(&mut conn).expect("migrate again");
+        assert!(again.applied.is_empty());
+        assert_eq!(again.current_version, embedded_versions().last().copied());
+        assert!(table_exists(&conn, "users"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Storage: the connection pool, the read/write helpers every domain uses, migrations.
+//!
+//! Repositories (`store.rs` in each domain) receive a `&dyn Conn` and write portable SQL with
+//! `$1, $2…` placeholders; [`Db::read`] and [`Db::write`] run that work on the blocking pool,
+//! never on the async executor. Every write runs inside one `BEGIN IMMEDIATE` transaction
+//! that commits when the closure returns `Ok` and rolls back when it returns `Err`.
+
+mod migrate;
+mod sqlite;
+mod value;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use migrate::{AppliedMigration, MigrationStatus, embedded_versions};
+pub use value::{FromValue, Row, Value};
+
+/// Which SQL dialect a connection speaks, for the few queries that must differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+}
+
+/// Everything that can go wrong below the domain layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database stayed locked past the busy timeout (or the pool had no connection).
+    #[error("database is busy")]
+    Busy,
+    #[error("column {0}: {1}")]
+    Decode(usize, String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database url {0:?}: {1}")]
+    Url(String, String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// True for SQLITE_BUSY/SQLITE_LOCKED and pool exhaustion: retryable by the client.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            DbError::Busy | DbError::Pool(_) => true,
+            DbError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// A connection (or an open transaction) that runs portable SQL.
+pub trait Conn {
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement and returns the number of rows it changed.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError>;
+    /// Runs a query and returns all its rows.
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError>;
+}
+
+impl dyn Conn + '_ {
+    /// The first row, if any.
+    pub fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The first column of the first row, e.g. a `COUNT(*)`.
+    pub fn query_scalar<T: FromValue>(&self, sql: &str, params: &[Value]) -> Result<T, DbError> {
+        match self.query_opt(sql, params)? {
+            Some(row) => row.get(0),
+            None => Err(DbError::Decode(0, "query returned no row".into())),
+        }
+    }
+}
+
+/// Where the database lives and how it is tuned; built from the config.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub url: String,
+    pub max_read_connections: u32,
+    pub busy_timeout_ms: u64,
+    pub cache_size_kib: u64,
+    pub mmap_size_mib: u64,
+}
+
+/// The database handle shared by the whole server (cheap to clone).
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<sqlite::SqliteDb>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database, applies pending migrations and builds the
+    /// pools. Blocking: call it from a blocking context or before the runtime serves.
+    pub fn open(opts: &DbOptions) -> Result<(Db, MigrationStatus), DbError> {
+        let path = sqlite_path(&opts.url)?;
+        let (db, status) = sqlite::SqliteDb::open(&path, opts)?;
+        Ok((
+            Db {
+                inner: Arc::new(db),
+            },
+            status,
+        ))
+    }
+
+    /// Applies pending migrations without building the read pool (`markethub migrate`).
+    pub fn migrate_only(opts: &DbOptions) -> Result<MigrationStatus, DbError> {
+        let path = sqlite_path(&opts.url)?;
+        sqlite::migrate_file(&path, opts)
+    }
+
+    /// The database file, for backups and diagnostics.
+    pub fn path(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// Runs read-only work on a pooled read connection, off the async executor.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.read(f))
+            .await
+            .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the single writer connection.
+    /// Waiting for the writer happens asynchronously, so queued writes hold no threads.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let guard = self.inner.writer().lock_owned().await;
+        tokio::task::spawn_blocking(move || sqlite::write_tx(guard, f))
+            .await
+            .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Blocking variant of [`Db::write`] for the CLI (never call it on the async executor).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn Conn) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        let guard = self.inner.writer().blocking_lock_owned();
+        sqlite::write_tx(guard, f)
+    }
+
+    /// Blocking variant of [`Db::read`] for the CLI.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn Conn) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        self.inner.read(f)
+    }
+
+    /// `SELECT 1` on both a read and the write connection: used by `/readyz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.read(|c| c.query_scalar::<i64>("SELECT 1", &[]).map(|_| ()))
+            .await?;
+        self.write(|c| c.query_scalar::<i64>("SELECT 1", &[]).map(|_| ()))
+            .await
+    }
+
+    /// Checkpoints the WAL and runs `PRAGMA optimize`; called once at shutdown.
+    pub async fn close(&self) -> Result<(), DbError> {
+        let guard = self.inner.writer().lock_owned().await;
+        tokio::task::spawn_blocking(move || sqlite::checkpoint(&guard))
+            .await
+            .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+/// Turns `sqlite://path`, `sqlite:path` or a plain path into a file path.
+pub fn sqlite_path(url: &str) -> Result<PathBuf, DbError> {
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if url.contains("://") {
+        return Err(DbError::Url(
+            url.to_owned(),
+            "only sqlite: urls are supported by this build (PostgreSQL needs the `postgres` feature)".into(),
+        ));
+    } else {
+        url
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Err(DbError::Url(
+            url.to_owned(),
+            "a file path is required (an in-memory database is not shared between connections)"
+                .into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(
+            sqlite_path("sqlite://data/x.db").ok(),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///abs/x.db").ok(),
+            Some(PathBuf::from("/abs/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite:x.db").ok(), Some(PathBuf::from("x.db")));
+        assert_eq!(
+            sqlite_path("plain.db").ok(),
+            Some(PathBuf::from("plain.db"))
+        );
+        assert!(sqlite_path("postgres://localhost/x").is_err());
+        assert!(sqlite_path("sqlite::memory:").is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! HTTP conventions shared by every domain: the error envelope, extractors (JSON bodies,
+//! queries, pagination, authentication, client IP), rate limits, middleware layers, health
+//! endpoints, embedded assets, and the fallbacks for unknown routes and methods.
+
+pub mod assets;
+pub mod auth;
+pub mod client_ip;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod layers;
+pub mod rate_limit;
+
+use axum::http::{Method, Uri};
+
+pub use auth::{AdminUser, AuthUser, CustomerUser, HubStaffUser, MerchantUser};
+pub use client_ip::ClientIp;
+pub use error::{AppError, FieldErrors};
+pub use extract::{JsonBody, JsonOrEmpty, Page, Pagination, Query};
+
+/// 404 for any path no route matches.
+pub async fn not_found(method: Method, uri: Uri) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// 405 for a known path called with the wrong method.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

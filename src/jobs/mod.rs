@@ -1,0 +1,55 @@
+//! Background jobs that run beside the HTTP server until shutdown: the mail sender and
+//! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions).
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::store;
+use crate::clock::now_ms;
+use crate::mail::sender;
+use crate::state::AppState;
+
+/// Revoked and expired auth records are kept this long before they are deleted.
+const KEEP_EXPIRED_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+const PURGE_EVERY_TICKS: u32 = 60;
+
+/// Starts every job; each stops when `shutdown` is cancelled.
+pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(sender::run(
+            state.db.clone(),
+            state.config.mail.clone(),
+            state.mail.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(housekeeping(state.clone(), shutdown.clone())),
+    ]
+}
+
+async fn housekeeping(state: AppState, shutdown: CancellationToken) {
+    let mut ticks: u32 = 0;
+    let mut interval = tokio::time::interval(HOUSEKEEPING_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        state.limits.retain_recent();
+        if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
+            match state
+                .db
+                .write(|c| store::purge_expired(c, now_ms(), KEEP_EXPIRED_MS))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired auth records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired auth records failed"),
+            }
+        }
+        ticks = ticks.wrapping_add(1);
+    }
+}

@@ -1,0 +1,38 @@
+//! MarketHub: a multi-vendor marketplace backend in one binary.
+//!
+//! The library holds everything; `main.rs` only parses the command line. [`app`] builds the
+//! HTTP router from the shared [`state::AppState`]; [`server`] runs it.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ids;
+pub mod jobs;
+pub mod logging;
+pub mod mail;
+pub mod server;
+pub mod state;
+
+use axum::Router;
+
+use state::AppState;
+
+/// The complete HTTP application: `/api/v1` routes, health, embedded assets, fallbacks
+/// and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::routes::router())
+        .merge(auth::profile_routes::router())
+        .merge(auth::admin_routes::router())
+        .merge(mail::routes::router());
+    let router = Router::new()
+        .nest("/api/v1", api)
+        .merge(http::health::router())
+        .merge(http::assets::router())
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .with_state(state.clone());
+    http::layers::apply(router, &state.config)
+}

@@ -1,0 +1,91 @@
+//! Mail: messages are written to the `mail_outbox` table inside the same transaction as
+//! the change that causes them ([`enqueue`]), then delivered by the background sender
+//! (`sender.rs`): over SMTP when `mail.smtp_url` is set, otherwise logged and kept in the
+//! outbox where an admin (or a demo) can read them at `GET /api/v1/admin/mail`.
+
+pub mod routes;
+pub mod sender;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::db::{Conn, DbError};
+
+/// A message ready to be queued.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub kind: &'static str,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Queues `mail` in the caller's transaction: it is sent only if that transaction commits.
+pub fn enqueue(c: &dyn Conn, mail: &Mail, now: i64) -> Result<(), DbError> {
+    store::insert(c, mail, now)
+}
+
+/// Wakes the sender after a transaction that queued mail has committed.
+#[derive(Clone, Default)]
+pub struct MailSignal(Arc<Notify>);
+
+impl MailSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    pub(crate) async fn woken(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// The messages MarketHub sends. Plain text: readable everywhere, nothing to render.
+pub mod templates {
+    use super::Mail;
+
+    pub fn verify_email(to: &str, name: &str, token: &str, base_url: &str, hours: u64) -> Mail {
+        Mail {
+            kind: "verify_email",
+            to: to.to_owned(),
+            subject: "Confirm your MarketHub email address".into(),
+            body: format!(
+                "Hello {name},\n\n\
+                 Please confirm your email address by opening this link:\n\
+                 {base_url}/verify-email?token={token}\n\n\
+                 Or send this code to POST /api/v1/auth/verify-email: {token}\n\n\
+                 The link expires in {hours} hours. If you did not create an account, ignore this message.\n"
+            ),
+        }
+    }
+
+    pub fn reset_password(to: &str, name: &str, token: &str, base_url: &str, minutes: u64) -> Mail {
+        Mail {
+            kind: "reset_password",
+            to: to.to_owned(),
+            subject: "Reset your MarketHub password".into(),
+            body: format!(
+                "Hello {name},\n\n\
+                 Someone asked to reset the password of this MarketHub account. To choose a new one, open:\n\
+                 {base_url}/reset-password?token={token}\n\n\
+                 Or send this code to POST /api/v1/auth/reset-password: {token}\n\n\
+                 The link works once and expires in {minutes} minutes. If it was not you, ignore this message;\n\
+                 your password stays unchanged.\n"
+            ),
+        }
+    }
+
+    pub fn password_changed(to: &str, name: &str) -> Mail {
+        Mail {
+            kind: "password_changed",
+            to: to.to_owned(),
+            subject: "Your MarketHub password was changed".into(),
+            body: format!(
+                "Hello {name},\n\n\
+                 The password of your MarketHub account was just changed and your other sessions were signed out.\n\
+                 If this was not you, reset your password at once and contact support.\n"
+            ),
+        }
+    }
+}

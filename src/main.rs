@@ -1,0 +1,189 @@
+//! The `markethub` command line: parses arguments and calls into the library.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use markethub::config::Config;
+use markethub::db::Db;
+
+#[derive(Parser)]
+#[command(
+    name = "markethub",
+    version,
+    about = "Multi-vendor marketplace backend in one binary"
+)]
+struct Cli {
+    /// Config file (default: ./markethub.toml when present).
+    #[arg(long, global = true, env = "MARKETHUB_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create the first admin account (or promote an existing one).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// The password; prefer --password-stdin so it stays out of shell history.
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        /// If the email exists, make that account an active admin with this password.
+        #[arg(long)]
+        update_existing: bool,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration (secrets masked) and validate it.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(cli.config),
+        command => {
+            let config = match Config::load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            markethub::logging::init(&config.log);
+            match command {
+                Command::Migrate => migrate(&config),
+                Command::CreateAdmin {
+                    email,
+                    password,
+                    password_stdin,
+                    name,
+                    update_existing,
+                } => {
+                    let password = match password {
+                        Some(p) => p,
+                        None if password_stdin => match read_stdin_line() {
+                            Ok(p) => p,
+                            Err(e) => return fail(&format!("reading the password: {e}")),
+                        },
+                        None => return fail(&"give --password or --password-stdin"),
+                    };
+                    create_admin(&config, &email, &password, &name, update_existing)
+                }
+                _ => serve(config),
+            }
+        }
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("markethub: {e}");
+    ExitCode::from(2)
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("starting the runtime: {e}")),
+    };
+    match runtime.block_on(markethub::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "markethub could not start");
+            fail(&e)
+        }
+    }
+}
+
+fn config_check(file: Option<PathBuf>) -> ExitCode {
+    let config = match Config::extract(file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    print!("{}", config.to_masked_toml());
+    match config.validate() {
+        Ok(()) => {
+            eprintln!(
+                "markethub: configuration is valid ({:?})",
+                config.environment
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn migrate(config: &Config) -> ExitCode {
+    match Db::migrate_only(&config.db_options()) {
+        Ok(status) => {
+            for m in &status.applied {
+                println!("applied V{}__{}", m.version, m.name);
+            }
+            match status.current_version {
+                Some(v) => println!("schema is at version {v}"),
+                None => println!("no migrations"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn create_admin(
+    config: &Config,
+    email: &str,
+    password: &str,
+    name: &str,
+    update: bool,
+) -> ExitCode {
+    let db = match Db::open(&config.db_options()) {
+        Ok((db, _)) => db,
+        Err(e) => return fail(&e),
+    };
+    match markethub::auth::service::create_admin(&db, email, password, name, update) {
+        Ok(user) => {
+            println!("admin ready: {} ({})", user.email, user.id);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let details: Vec<String> = e.fields.iter().map(|(f, p)| format!("{f} {p}")).collect();
+            if details.is_empty() {
+                fail(&e.message)
+            } else {
+                fail(&details.join("; "))
+            }
+        }
+    }
+}
+
+fn read_stdin_line() -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,236 @@
+//! Start-up and shutdown of the server: data directory lock, secrets, database and
+//! migrations, background jobs, the listener, and a graceful stop on SIGTERM/Ctrl-C that
+//! lets in-flight requests finish (up to `http.shutdown_grace_secs`).
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::db::{Db, DbError};
+use crate::state::AppState;
+
+/// Name of the lock file that keeps two servers off one data directory.
+pub const LOCK_FILE: &str = "markethub.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Startup(String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Holds an exclusive lock on `<data_dir>/markethub.lock` while the server runs.
+pub struct DataDirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl DataDirLock {
+    pub fn acquire(data_dir: &Path) -> Result<Self, ServerError> {
+        let path = data_dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| ServerError::Io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ServerError::Startup(format!(
+                    "another markethub server is using the data directory {}",
+                    data_dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(ServerError::Io(format!("locking {}", path.display()), e));
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = std::io::Write::write_all(&mut &file, std::process::id().to_string().as_bytes());
+        Ok(DataDirLock { _file: file, path })
+    }
+
+    /// True when some process holds the lock of `data_dir` (for `restore` and friends).
+    pub fn is_held(data_dir: &Path) -> bool {
+        match Self::acquire(data_dir) {
+            Ok(_) => false,
+            Err(ServerError::Startup(_)) => true,
+            Err(_) => false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Asks the server to stop gracefully.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped and released its resources.
+    pub async fn wait(mut self) {
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = task.await;
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Opens everything and starts serving on `config.listen` (port 0 picks a free port).
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| ServerError::Io(format!("creating {}", config.data_dir.display()), e))?;
+    let lock = DataDirLock::acquire(&config.data_dir)?;
+    let secret = config.resolve_jwt_secret()?;
+    let opts = config.db_options();
+    let (db, status) = tokio::task::spawn_blocking(move || Db::open(&opts))
+        .await
+        .map_err(|e| ServerError::Startup(format!("opening the database: {e}")))??;
+    for m in &status.applied {
+        tracing::info!(version = m.version, name = %m.name, "applied migration");
+    }
+    let listen = config.listen.clone();
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let state = AppState::new(config, db, &secret).map_err(ServerError::Startup)?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ServerError::Io(format!("binding {listen}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io("reading the bound address".into(), e))?;
+    let shutdown = CancellationToken::new();
+    let jobs = crate::jobs::spawn(&state, &shutdown);
+    let app = crate::app(state.clone());
+    let task = tokio::spawn(serve(
+        listener,
+        app,
+        shutdown.clone(),
+        grace,
+        jobs,
+        state.db.clone(),
+        lock,
+    ));
+    tracing::info!(
+        %addr,
+        schema_version = status.current_version,
+        environment = ?state.config.environment,
+        database = %state.db.path().display(),
+        "markethub listening on http://{addr}"
+    );
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+    jobs: Vec<JoinHandle<()>>,
+    db: Db,
+    lock: DataDirLock,
+) {
+    let stop = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await });
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server.into_future() => {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "server error");
+            }
+        }
+        () = deadline => tracing::warn!("shutdown grace period expired; dropping open connections"),
+    }
+    shutdown.cancel();
+    for job in jobs {
+        if tokio::time::timeout(Duration::from_secs(10), job)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a background job did not stop in time");
+        }
+    }
+    if let Err(e) = db.close().await {
+        tracing::warn!(error = %e, "closing the database");
+    }
+    tracing::info!(lock = %lock.path().display(), "markethub stopped");
+    drop(lock);
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then stops gracefully.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let server = start(config).await?;
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+        token.cancel();
+    });
+    server.wait().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,45 @@
+//! The state shared by every handler and background job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::rate_limit::RateLimits;
+use crate::mail::MailSignal;
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub tokens: Arc<TokenKeys>,
+    pub hasher: Arc<PasswordHasher>,
+    pub limits: Arc<RateLimits>,
+    pub mail: MailSignal,
+    pub trusted_proxies: Arc<[IpNet]>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db, jwt_secret: &str) -> Result<Self, String> {
+        let tokens = TokenKeys::new(jwt_secret, config.auth.access_token_ttl_secs)
+            .map_err(|e| format!("auth.jwt_secret: {e}"))?;
+        let hasher = PasswordHasher::new(
+            config.hash_concurrency(),
+            Duration::from_secs(config.auth.hash_queue_timeout_secs),
+        );
+        Ok(AppState {
+            tokens: Arc::new(tokens),
+            hasher: Arc::new(hasher),
+            limits: Arc::new(RateLimits::new(&config.rate_limit)),
+            mail: MailSignal::default(),
+            trusted_proxies: config.trusted_proxies().into(),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}

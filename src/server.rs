@@ -201,10 +201,13 @@ async fn serve(
 
 /// Runs the server until SIGTERM or Ctrl-C, then stops gracefully.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    // Install the handlers before announcing the address: a signal that arrives right
+    // after "listening" must stop the server gracefully, not kill the process.
+    let signals = ShutdownSignals::install()?;
     let server = start(config).await?;
     let token = server.shutdown_token();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.received().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
         token.cancel();
     });
@@ -212,25 +215,40 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGTERM and SIGINT (Ctrl-C), registered eagerly.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn install() -> Result<Self, ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let io = |e| ServerError::Io("installing signal handlers".into(), e);
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).map_err(io)?,
+            int: signal(SignalKind::interrupt()).map_err(io)?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    fn install() -> Result<Self, ServerError> {
+        Ok(ShutdownSignals {})
+    }
+
+    #[cfg(unix)]
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn received(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

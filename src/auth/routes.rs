@@ -61,11 +61,6 @@ async fn register(
     headers: HeaderMap,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<(StatusCode, Json<AuthResponse>), AppError> {
-    require(&[
-        ("email", &body.email),
-        ("password", &body.password),
-        ("full_name", &body.full_name),
-    ])?;
     let input = RegisterInput {
         email: body.email,
         password: body.password,

@@ -158,7 +158,11 @@ pub async fn register(
         Some(p) => errors.check("phone", normalize_phone(p)).map(Some),
         None => Some(None),
     };
-    errors.check("password", check_policy(&input.password, email.as_deref()));
+    if input.password.is_empty() {
+        errors.add("password", "is required");
+    } else {
+        errors.check("password", check_policy(&input.password, email.as_deref()));
+    }
     errors.finish()?;
     let (Some(email), Some(name), Some(phone)) = (email, name, phone) else {
         return Err(AppError::internal("validated fields missing"));

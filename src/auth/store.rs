@@ -487,3 +487,115 @@ mod tests {
         assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
     }
 }
+
+#[cfg(test)]
+mod token_rules {
+    use super::*;
+    use crate::db::{Db, DbOptions};
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = DbOptions {
+            url: format!("sqlite://{}", dir.path().join("a.db").display()),
+            max_read_connections: 2,
+            busy_timeout_ms: 5000,
+            cache_size_kib: 1024,
+            mmap_size_mib: 0,
+        };
+        let (db, _) = Db::open(&opts).expect("open");
+        db.write_blocking(|c| {
+            insert_user(
+                c,
+                &NewUser {
+                    id: "u1",
+                    email: "u@example.com",
+                    password_hash: "x",
+                    full_name: "U",
+                    phone: None,
+                    role: Role::Customer,
+                    email_verified: false,
+                    now: 0,
+                },
+            )
+            .map(|_| ())
+        })
+        .expect("user");
+        (dir, db)
+    }
+
+    #[test]
+    fn one_time_tokens_are_single_use_expiring_and_purpose_bound() {
+        let (_dir, db) = db();
+        let r: Result<(), DbError> = db.write_blocking(|c| {
+            replace_one_time_token(c, "h1", "u1", Purpose::ResetPassword, 1000, 2000)?;
+            assert_eq!(
+                consume_one_time_token(c, "h1", Purpose::VerifyEmail, 1500)?,
+                None
+            );
+            assert_eq!(
+                consume_one_time_token(c, "h1", Purpose::ResetPassword, 2000)?,
+                None,
+                "expired"
+            );
+            assert_eq!(
+                peek_one_time_token(c, "h1", Purpose::ResetPassword, 1999)?.as_deref(),
+                Some("u1")
+            );
+            assert_eq!(
+                consume_one_time_token(c, "h1", Purpose::ResetPassword, 1999)?.as_deref(),
+                Some("u1")
+            );
+            assert_eq!(
+                consume_one_time_token(c, "h1", Purpose::ResetPassword, 1999)?,
+                None,
+                "used"
+            );
+
+            replace_one_time_token(c, "h2", "u1", Purpose::VerifyEmail, 1000, 9000)?;
+            replace_one_time_token(c, "h3", "u1", Purpose::VerifyEmail, 1100, 9000)?;
+            assert_eq!(
+                consume_one_time_token(c, "h2", Purpose::VerifyEmail, 1200)?,
+                None,
+                "superseded"
+            );
+            assert_eq!(
+                consume_one_time_token(c, "h3", Purpose::VerifyEmail, 1200)?.as_deref(),
+                Some("u1")
+            );
+            Ok(())
+        });
+        r.expect("token rules");
+    }
+
+    #[test]
+    fn refresh_tokens_are_marked_used_once_and_purged_after_expiry() {
+        let (_dir, db) = db();
+        let r: Result<(), DbError> = db.write_blocking(|c| {
+            insert_session(
+                c,
+                &NewSession {
+                    id: "s1",
+                    user_id: "u1",
+                    ip: None,
+                    user_agent: None,
+                    now: 0,
+                },
+            )?;
+            insert_refresh_token(c, "r1", "s1", 0, 1000)?;
+            assert!(mark_refresh_used(c, "r1", 10)?);
+            assert!(!mark_refresh_used(c, "r1", 11)?, "a second use is detected");
+            let rec = find_refresh_token(c, "r1")?.expect("found");
+            assert_eq!(rec.used_at, Some(10));
+            assert!(!rec.session_revoked);
+            revoke_session(c, "s1", "test", 20)?;
+            assert!(find_refresh_token(c, "r1")?.expect("found").session_revoked);
+            assert!(
+                purge_expired(c, 5000, 100)? >= 2,
+                "expired token and revoked session go"
+            );
+            assert!(find_refresh_token(c, "r1")?.is_none());
+            Ok(())
+        });
+        r.expect("refresh rules");
+    }
+}

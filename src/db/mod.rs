@@ -232,3 +232,84 @@ mod tests {
         assert!(sqlite_path("sqlite::memory:").is_err());
     }
 }
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use crate::params;
+
+    pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = DbOptions {
+            url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            max_read_connections: 4,
+            busy_timeout_ms: 5000,
+            cache_size_kib: 1024,
+            mmap_size_mib: 0,
+        };
+        let (db, _) = Db::open(&opts).expect("open");
+        (dir, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_commit_without_busy_errors() {
+        let (_dir, db) = temp_db();
+        db.write(|c| {
+            c.execute("CREATE TABLE counter (n INTEGER NOT NULL)", params![])?;
+            c.execute("INSERT INTO counter (n) VALUES (0)", params![])
+        })
+        .await
+        .expect("setup");
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(|c| {
+                        // Read-then-write inside one immediate transaction: no lost updates.
+                        let n: i64 = c.query_scalar("SELECT n FROM counter", params![])?;
+                        c.execute("UPDATE counter SET n = $1", params![n + 1])
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.expect("join").expect("write"), 1);
+        }
+        let n: i64 = db
+            .read(|c| c.query_scalar("SELECT n FROM counter", params![]))
+            .await
+            .expect("read");
+        assert_eq!(n, 64);
+    }
+
+    #[tokio::test]
+    async fn an_error_rolls_the_whole_transaction_back() {
+        let (_dir, db) = temp_db();
+        db.write(|c| c.execute("CREATE TABLE t (x INTEGER)", params![]))
+            .await
+            .expect("setup");
+        let result: Result<(), DbError> = db
+            .write(|c| {
+                c.execute("INSERT INTO t (x) VALUES (1)", params![])?;
+                c.execute("INSERT INTO no_such_table (x) VALUES (1)", params![])?;
+                Ok(())
+            })
+            .await;
+        assert!(result.is_err());
+        let n: i64 = db
+            .read(|c| c.query_scalar("SELECT COUNT(*) FROM t", params![]))
+            .await
+            .expect("count");
+        assert_eq!(n, 0, "the first insert was rolled back");
+    }
+
+    #[tokio::test]
+    async fn read_connections_cannot_write() {
+        let (_dir, db) = temp_db();
+        let result = db
+            .read(|c| c.execute("CREATE TABLE sneaky (x INTEGER)", params![]))
+            .await;
+        assert!(result.is_err());
+    }
+}

@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::AppError;
@@ -48,7 +48,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
                                 request_id = %id
                             )
                         })
-                        .on_request(())
+                        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
                         .on_response(
                             DefaultOnResponse::new()
                                 .level(Level::INFO)

@@ -1,0 +1,248 @@
+//! Test harness: a real MarketHub server on a random loopback port with a fresh temporary
+//! data directory, and a small HTTP client around it.
+
+#![allow(dead_code)]
+
+pub mod smtp;
+
+use std::time::Duration;
+
+use markethub::config::Config;
+use markethub::server::RunningServer;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "Zebra-Quilt-47";
+pub const ADMIN_EMAIL: &str = "admin@markethub.test";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    server: RunningServer,
+    // Dropped last: the server must stop before its directory goes.
+    pub dir: TempDir,
+}
+
+/// A response with its JSON body (or `Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The error code of the JSON error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Config every test starts from: loopback port 0, known secret, no mail delay, generous
+/// rate limits (the rate-limit tests lower them).
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    c.auth.jwt_secret = TEST_SECRET.into();
+    c.rate_limit.login_per_ip_per_minute = 1000;
+    c.rate_limit.login_per_account_per_minute = 1000;
+    c.rate_limit.register_per_ip_per_hour = 1000;
+    c.rate_limit.forgot_per_ip_per_hour = 1000;
+    c.rate_limit.forgot_per_account_per_hour = 1000;
+    c
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(&dir);
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: TempDir, config: Config) -> Self {
+        config.validate().expect("test config is valid");
+        let server = markethub::server::start(config.clone())
+            .await
+            .expect("server starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            config,
+            server,
+            dir,
+        }
+    }
+
+    /// URL of an API path (`/auth/login` → `http://…/api/v1/auth/login`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    /// URL of a path outside the API (`/healthz`, `/admin/`).
+    pub fn raw(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(auth(self.client.get(self.url(path)), token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Resp {
+        self.send(auth(self.client.post(self.url(path)).json(&body), token))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> Resp {
+        self.send(auth(self.client.put(self.url(path)).json(&body), token))
+            .await
+    }
+
+    /// Registers a customer and returns its session.
+    pub async fn register(&self, email: &str) -> Session {
+        let r = self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD, "full_name": "Test User"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "register {email}: {:?}", r.body);
+        Session::from(&r.body)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Creates the admin the way `markethub create-admin` does, then signs it in.
+    pub async fn admin(&self) -> Session {
+        let db = self.server.state.db.clone();
+        tokio::task::spawn_blocking(move || {
+            markethub::auth::service::create_admin(&db, ADMIN_EMAIL, PASSWORD, "Admin", true)
+        })
+        .await
+        .expect("join")
+        .expect("admin created");
+        let r = self.login(ADMIN_EMAIL, PASSWORD).await;
+        assert_eq!(r.status, 200, "admin login: {:?}", r.body);
+        Session::from(&r.body)
+    }
+
+    /// The outbox messages to `to`, newest first (read through the admin API).
+    pub async fn mail_to(&self, admin: &Session, to: &str) -> Vec<Value> {
+        let r = self
+            .get(
+                &format!("/admin/mail?to={to}&per_page=100"),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The token carried by the newest outbox message of `kind` to `to`. The message is
+    /// written in the same transaction as the request that caused it, so it is there as
+    /// soon as that request has answered.
+    pub async fn mailed_token(&self, admin: &Session, to: &str, kind: &str) -> String {
+        let items = self.mail_to(admin, to).await;
+        let m = items
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} mail to {to}: {items:?}"));
+        token_in(m["body"].as_str().unwrap_or("")).expect("mail carries a token")
+    }
+
+    /// Polls `check` until it returns `Some` (at most ~10 s): for effects of background
+    /// jobs, which finish after the request that queued them has answered.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..500 {
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn auth(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+/// The token in a mail body: the value after `token=` in its link.
+pub fn token_in(body: &str) -> Option<String> {
+    let start = body.find("token=")? + "token=".len();
+    let token: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Tokens returned by register, login and refresh.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl From<&Value> for Session {
+    fn from(body: &Value) -> Self {
+        Session {
+            user_id: body["user"]["id"].as_str().expect("user.id").to_owned(),
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}

@@ -669,6 +669,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_matches_the_defaults() {
+        // Same keys and same values: nothing missing, nothing stale.
+        let example: toml::Value =
+            toml::from_str(include_str!("../markethub.toml")).expect("markethub.toml parses");
+        let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+        assert_eq!(
+            example, defaults,
+            "markethub.toml documents every key with its default"
+        );
+    }
+
+    #[test]
     fn masked_output_hides_secrets() {
         let mut c = Config::default();
         c.auth.jwt_secret = "s".repeat(40);

@@ -120,6 +120,8 @@ pub struct RateLimitConfig {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
     pub register_per_ip_per_hour: u32,
+    /// Registration attempts for one email address.
+    pub register_per_account_per_hour: u32,
     pub forgot_per_ip_per_hour: u32,
     pub forgot_per_account_per_hour: u32,
 }
@@ -208,6 +210,7 @@ impl Default for RateLimitConfig {
             login_per_ip_per_minute: 30,
             login_per_account_per_minute: 10,
             register_per_ip_per_hour: 30,
+            register_per_account_per_hour: 5,
             forgot_per_ip_per_hour: 20,
             forgot_per_account_per_hour: 5,
         }
@@ -359,6 +362,10 @@ impl Config {
             (
                 "rate_limit.register_per_ip_per_hour",
                 r.register_per_ip_per_hour,
+            ),
+            (
+                "rate_limit.register_per_account_per_hour",
+                r.register_per_account_per_hour,
             ),
             (
                 "rate_limit.forgot_per_ip_per_hour",

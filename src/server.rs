@@ -62,15 +62,6 @@ impl DataDirLock {
         Ok(DataDirLock { _file: file, path })
     }
 
-    /// True when some process holds the lock of `data_dir` (for `restore` and friends).
-    pub fn is_held(data_dir: &Path) -> bool {
-        match Self::acquire(data_dir) {
-            Ok(_) => false,
-            Err(ServerError::Startup(_)) => true,
-            Err(_) => false,
-        }
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -33,7 +33,7 @@ async fn load_profile(state: &AppState, user_id: String) -> Result<Profile, AppE
             let Some(user) = store::find_user(c, &user_id)? else {
                 return Ok(None);
             };
-            let active_sessions = store::count_live_sessions(c, &user_id)?;
+            let active_sessions = store::count_live_sessions(c, &user_id, now_ms())?;
             Ok::<_, DbError>(Some(Profile {
                 user,
                 active_sessions,

@@ -145,7 +145,6 @@ pub async fn register(
     input: RegisterInput,
     client: ClientInfo,
 ) -> Result<AuthResponse, AppError> {
-    state.limits.register(client.ip)?;
     let mut errors = FieldErrors::new();
     let email = errors.check("email", normalize_email(&input.email));
     let name = errors.check("full_name", normalize_name(&input.full_name));
@@ -167,6 +166,7 @@ pub async fn register(
     let (Some(email), Some(name), Some(phone)) = (email, name, phone) else {
         return Err(AppError::internal("validated fields missing"));
     };
+    state.limits.register(client.ip, &email)?;
 
     let taken = || AppError::conflict("email_taken", "an account with this email already exists");
     let probe = email.clone();

@@ -344,10 +344,14 @@ pub fn revoke_user_sessions(
     )
 }
 
-pub fn count_live_sessions(c: &dyn Conn, user_id: &str) -> Result<i64, DbError> {
+/// Sessions that can still be refreshed: not revoked, with an unused, unexpired token.
+pub fn count_live_sessions(c: &dyn Conn, user_id: &str, now: i64) -> Result<i64, DbError> {
     c.query_scalar(
-        "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
-        params![user_id],
+        "SELECT COUNT(*) FROM sessions s
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL
+           AND EXISTS (SELECT 1 FROM refresh_tokens t
+                       WHERE t.session_id = s.id AND t.used_at IS NULL AND t.expires_at > $2)",
+        params![user_id, now],
     )
 }
 

@@ -159,15 +159,6 @@ impl Db {
         sqlite::write_tx(guard, f)
     }
 
-    /// Blocking variant of [`Db::read`] for the CLI.
-    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&dyn Conn) -> Result<T, E>,
-        E: From<DbError>,
-    {
-        self.inner.read(f)
-    }
-
     /// `SELECT 1` on both a read and the write connection: used by `/readyz`.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.read(|c| c.query_scalar::<i64>("SELECT 1", &[]).map(|_| ()))

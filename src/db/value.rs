@@ -142,14 +142,6 @@ impl Row {
             .ok_or_else(|| DbError::Decode(idx, "no such column".into()))?;
         T::from_value(v).map_err(|e| DbError::Decode(idx, e))
     }
-
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 /// Builds a `&[Value]` parameter list: `params![id, name, Some(5)]`.

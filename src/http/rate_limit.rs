@@ -17,6 +17,7 @@ pub struct RateLimits {
     login_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_account: DefaultKeyedRateLimiter<String>,
     register_ip: DefaultKeyedRateLimiter<IpAddr>,
+    register_account: DefaultKeyedRateLimiter<String>,
     forgot_ip: DefaultKeyedRateLimiter<IpAddr>,
     forgot_account: DefaultKeyedRateLimiter<String>,
 }
@@ -34,6 +35,9 @@ impl RateLimits {
                 cfg.login_per_account_per_minute
             ))),
             register_ip: RateLimiter::keyed(Quota::per_hour(nz(cfg.register_per_ip_per_hour))),
+            register_account: RateLimiter::keyed(Quota::per_hour(nz(
+                cfg.register_per_account_per_hour
+            ))),
             forgot_ip: RateLimiter::keyed(Quota::per_hour(nz(cfg.forgot_per_ip_per_hour))),
             forgot_account: RateLimiter::keyed(Quota::per_hour(
                 nz(cfg.forgot_per_account_per_hour),
@@ -47,8 +51,10 @@ impl RateLimits {
         self.check(&self.login_account, &account.to_owned())
     }
 
-    pub fn register(&self, ip: IpAddr) -> Result<(), AppError> {
-        self.check(&self.register_ip, &ip)
+    /// A registration from `ip` for `account` (the normalised email).
+    pub fn register(&self, ip: IpAddr, account: &str) -> Result<(), AppError> {
+        self.check(&self.register_ip, &ip)?;
+        self.check(&self.register_account, &account.to_owned())
     }
 
     /// A password-reset or verification mail requested from `ip` for `account`.
@@ -62,6 +68,7 @@ impl RateLimits {
         self.login_ip.retain_recent();
         self.login_account.retain_recent();
         self.register_ip.retain_recent();
+        self.register_account.retain_recent();
         self.forgot_ip.retain_recent();
         self.forgot_account.retain_recent();
     }
@@ -113,6 +120,6 @@ mod tests {
             ..RateLimitConfig::default()
         });
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        assert!((0..10).all(|_| limits.register(ip).is_ok()));
+        assert!((0..10).all(|_| limits.register(ip, "a@x.io").is_ok()));
     }
 }

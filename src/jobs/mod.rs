@@ -1,5 +1,6 @@
 //! Background jobs that run beside the HTTP server until shutdown: the mail sender and
-//! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions).
+//! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions, and
+//! delivered mail older than 90 days).
 
 use std::time::Duration;
 
@@ -9,10 +10,14 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::store;
 use crate::clock::now_ms;
 use crate::mail::sender;
+use crate::mail::store as mail_store;
 use crate::state::AppState;
 
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Revoked and expired auth records are kept this long before they are deleted.
-const KEEP_EXPIRED_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+const KEEP_EXPIRED_MS: i64 = 30 * DAY_MS;
+/// Delivered mail is kept this long for support questions ("did the mail go out?").
+const KEEP_DELIVERED_MAIL_MS: i64 = 90 * DAY_MS;
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 const PURGE_EVERY_TICKS: u32 = 60;
 
@@ -40,14 +45,19 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         }
         state.limits.retain_recent();
         if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
-            match state
+            let purge = state
                 .db
-                .write(|c| store::purge_expired(c, now_ms(), KEEP_EXPIRED_MS))
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired auth records"),
+                .write(|c| {
+                    let now = now_ms();
+                    let auth = store::purge_expired(c, now, KEEP_EXPIRED_MS)?;
+                    let mail = mail_store::purge_delivered(c, now - KEEP_DELIVERED_MAIL_MS)?;
+                    Ok::<_, crate::db::DbError>(auth + mail)
+                })
+                .await;
+            match purge {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired records"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired auth records failed"),
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
             }
         }
         ticks = ticks.wrapping_add(1);

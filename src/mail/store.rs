@@ -107,6 +107,15 @@ pub fn retry_later(c: &dyn Conn, id: &str, error: &str, next_at: i64) -> Result<
     Ok(())
 }
 
+/// Deletes delivered (or logged) messages created before `cutoff`; failed and pending ones
+/// stay for inspection. Returns how many were removed.
+pub fn purge_delivered(c: &dyn Conn, cutoff: i64) -> Result<u64, DbError> {
+    c.execute(
+        "DELETE FROM mail_outbox WHERE status IN ('sent', 'logged') AND created_at < $1",
+        params![cutoff],
+    )
+}
+
 /// A message as admins see it.
 #[derive(Debug, Serialize)]
 pub struct OutboxEntry {

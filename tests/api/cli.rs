@@ -80,15 +80,23 @@ impl Process {
         assert!(status.success());
     }
 
+    /// Waits (bounded) for the process to exit; kills it and fails the test otherwise.
     fn wait_exit(&mut self) -> std::process::ExitStatus {
-        for _ in 0..400 {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
+        let pid = self.child.id().to_string();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            let child = &mut self.child;
+            scope.spawn(move || {
+                let _ = tx.send(child.wait());
+            });
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Ok(status)) => status,
+                _ => {
+                    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                    panic!("markethub did not exit in time");
+                }
             }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = self.child.kill();
-        panic!("markethub did not exit");
+        })
     }
 }
 

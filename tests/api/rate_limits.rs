@@ -111,3 +111,25 @@ async fn forgot_password_is_limited_per_account() {
         .await;
     assert_eq!(other.status, 202);
 }
+
+#[tokio::test]
+async fn register_is_limited_per_account() {
+    let srv = TestServer::with(|c| {
+        c.rate_limit.register_per_account_per_hour = 2;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let register = |n: u32| {
+        srv.client
+            .post(srv.url("/auth/register"))
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .json(&json!({"email": "same@example.com", "password": PASSWORD, "full_name": "S"}))
+    };
+    assert_eq!(srv.send(register(1)).await.status, 201);
+    assert_eq!(srv.send(register(2)).await.status, 409);
+    let r = srv.send(register(3)).await;
+    assert_eq!(
+        r.status, 429,
+        "probing one address is limited whatever the source IP"
+    );
+}

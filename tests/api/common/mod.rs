@@ -57,6 +57,7 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.rate_limit.login_per_ip_per_minute = 1000;
     c.rate_limit.login_per_account_per_minute = 1000;
     c.rate_limit.register_per_ip_per_hour = 1000;
+    c.rate_limit.register_per_account_per_hour = 1000;
     c.rate_limit.forgot_per_ip_per_hour = 1000;
     c.rate_limit.forgot_per_account_per_hour = 1000;
     c

@@ -194,23 +194,18 @@ pub fn list_users(
             "(email LIKE ${n} ESCAPE '\\' OR lower(full_name) LIKE ${n} ESCAPE '\\')"
         ));
     }
-    let where_sql = if conds.is_empty() {
-        String::new()
+    let from_where = if conds.is_empty() {
+        "FROM users".to_owned()
     } else {
-        format!("WHERE {}", conds.join(" AND "))
+        format!("FROM users WHERE {}", conds.join(" AND "))
     };
-    let total = c.query_scalar(&format!("SELECT COUNT(*) FROM users {where_sql}"), &args)?;
-    let n = args.len();
-    args.push(limit.into());
-    args.push(offset.into());
-    let rows = c.query(
-        &format!(
-            "SELECT {USER_COLUMNS} FROM users {where_sql}
-             ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        ),
+    let (rows, total) = c.query_page(
+        USER_COLUMNS,
+        &from_where,
+        "created_at DESC, id DESC",
         &args,
+        limit,
+        offset,
     )?;
     let users = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
     Ok((users, total))
@@ -495,18 +490,10 @@ mod tests {
 #[cfg(test)]
 mod token_rules {
     use super::*;
-    use crate::db::{Db, DbOptions};
+    use crate::db::Db;
 
     fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let opts = DbOptions {
-            url: format!("sqlite://{}", dir.path().join("a.db").display()),
-            max_read_connections: 2,
-            busy_timeout_ms: 5000,
-            cache_size_kib: 1024,
-            mmap_size_mib: 0,
-        };
-        let (db, _) = Db::open(&opts).expect("open");
+        let (dir, db) = crate::db::temp_db();
         db.write_blocking(|c| {
             insert_user(
                 c,

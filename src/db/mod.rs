@@ -72,6 +72,37 @@ impl dyn Conn + '_ {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
+    /// One page of `SELECT {columns} {from_where} ORDER BY {order_by}` and the number of rows
+    /// `{from_where}` matches, both with the same parameters (`$1…$n`; LIMIT and OFFSET are
+    /// appended as `$n+1`, `$n+2`). The page query is skipped when it cannot return rows.
+    pub fn query_page(
+        &self,
+        columns: &str,
+        from_where: &str,
+        order_by: &str,
+        params: &[Value],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Row>, i64), DbError> {
+        let total: i64 = self.query_scalar(&format!("SELECT COUNT(*) {from_where}"), params)?;
+        if offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let n = params.len();
+        let mut args = params.to_vec();
+        args.push(limit.into());
+        args.push(offset.into());
+        let rows = self.query(
+            &format!(
+                "SELECT {columns} {from_where} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &args,
+        )?;
+        Ok((rows, total))
+    }
+
     /// The first column of the first row, e.g. a `COUNT(*)`.
     pub fn query_scalar<T: FromValue>(&self, sql: &str, params: &[Value]) -> Result<T, DbError> {
         match self.query_opt(sql, params)? {
@@ -224,23 +255,25 @@ mod tests {
     }
 }
 
+/// A migrated database in a fresh temporary directory, for unit tests.
+#[cfg(test)]
+pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DbOptions {
+        url: format!("sqlite://{}", dir.path().join("t.db").display()),
+        max_read_connections: 4,
+        busy_timeout_ms: 5000,
+        cache_size_kib: 1024,
+        mmap_size_mib: 0,
+    };
+    let (db, _) = Db::open(&opts).expect("open");
+    (dir, db)
+}
+
 #[cfg(test)]
 mod concurrency_tests {
     use super::*;
     use crate::params;
-
-    pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let opts = DbOptions {
-            url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            max_read_connections: 4,
-            busy_timeout_ms: 5000,
-            cache_size_kib: 1024,
-            mmap_size_mib: 0,
-        };
-        let (db, _) = Db::open(&opts).expect("open");
-        (dir, db)
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_all_commit_without_busy_errors() {

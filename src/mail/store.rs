@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::clock::serde_rfc3339;
-use crate::db::{Conn, DbError, Row, Value};
+use crate::db::{Conn, DbError, Row};
 use crate::params;
 
 use super::Mail;
@@ -157,18 +157,15 @@ pub fn list(
     offset: i64,
 ) -> Result<(Vec<OutboxEntry>, i64), DbError> {
     // Casts give Postgres a type for parameters that may be NULL.
-    let filter = "WHERE (CAST($1 AS TEXT) IS NULL OR to_addr = $1)
-                    AND (CAST($2 AS TEXT) IS NULL OR status = $2)";
-    let args: [Value; 2] = [to.into(), status.into()];
-    let total = c.query_scalar(&format!("SELECT COUNT(*) FROM mail_outbox {filter}"), &args)?;
-    let rows = c.query(
-        &format!(
-            "SELECT id, kind, to_addr, subject, body_text, status, attempts, last_error,
-                    created_at, sent_at
-             FROM mail_outbox {filter}
-             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-        ),
-        params![to, status, limit, offset],
+    let (rows, total) = c.query_page(
+        "id, kind, to_addr, subject, body_text, status, attempts, last_error, created_at, sent_at",
+        "FROM mail_outbox
+         WHERE (CAST($1 AS TEXT) IS NULL OR to_addr = $1)
+           AND (CAST($2 AS TEXT) IS NULL OR status = $2)",
+        "created_at DESC, id DESC",
+        &[to.into(), status.into()],
+        limit,
+        offset,
     )?;
     let items = rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
     Ok((items, total))

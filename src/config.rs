@@ -51,6 +51,47 @@ pub struct Config {
     pub mail: MailConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+    pub catalog: CatalogConfig,
+    pub uploads: UploadsConfig,
+    pub cloudinary: CloudinaryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// ISO 4217 code given to new products.
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStorage {
+    /// Files under `<data_dir>/uploads`, served at `/media/…`.
+    Local,
+    /// Cloudinary (needs the `cloudinary` cargo feature and `[cloudinary]` credentials).
+    Cloudinary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    pub storage: ImageStorage,
+    /// Largest accepted image, in bytes.
+    pub max_image_bytes: usize,
+    pub max_images_per_product: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudinaryConfig {
+    pub cloud_name: String,
+    pub api_key: String,
+    pub api_secret: String,
+    /// API origin; tests point it at a local stub.
+    pub base_url: String,
+    /// Folder that uploaded images go into.
+    pub folder: String,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +188,9 @@ impl Default for Config {
             mail: MailConfig::default(),
             rate_limit: RateLimitConfig::default(),
             log: LogConfig::default(),
+            catalog: CatalogConfig::default(),
+            uploads: UploadsConfig::default(),
+            cloudinary: CloudinaryConfig::default(),
         }
     }
 }
@@ -213,6 +257,37 @@ impl Default for RateLimitConfig {
             register_per_account_per_hour: 5,
             forgot_per_ip_per_hour: 20,
             forgot_per_account_per_hour: 5,
+        }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            currency: "KES".into(),
+        }
+    }
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig {
+            storage: ImageStorage::Local,
+            max_image_bytes: 5 * 1024 * 1024,
+            max_images_per_product: 10,
+        }
+    }
+}
+
+impl Default for CloudinaryConfig {
+    fn default() -> Self {
+        CloudinaryConfig {
+            cloud_name: String::new(),
+            api_key: String::new(),
+            api_secret: String::new(),
+            base_url: "https://api.cloudinary.com".into(),
+            folder: "markethub".into(),
+            timeout_secs: 30,
         }
     }
 }
@@ -380,6 +455,34 @@ impl Config {
                 problems.push(format!("{name}: must be at least 1"));
             }
         }
+        let cur = &self.catalog.currency;
+        if cur.len() != 3 || !cur.chars().all(|c| c.is_ascii_uppercase()) {
+            problems.push(format!(
+                "catalog.currency: {cur:?} is not a 3-letter ISO code like KES"
+            ));
+        }
+        if self.uploads.max_image_bytes < 1024 {
+            problems.push("uploads.max_image_bytes: must be at least 1024".into());
+        }
+        if self.uploads.max_images_per_product == 0 {
+            problems.push("uploads.max_images_per_product: must be at least 1".into());
+        }
+        if self.uploads.storage == ImageStorage::Cloudinary {
+            if cfg!(not(feature = "cloudinary")) {
+                problems.push(
+                    "uploads.storage: \"cloudinary\" needs a build with the `cloudinary` feature"
+                        .into(),
+                );
+            }
+            let c = &self.cloudinary;
+            if c.cloud_name.is_empty() || c.api_key.is_empty() || c.api_secret.is_empty() {
+                problems.push(
+                    "cloudinary: cloud_name, api_key and api_secret are required when \
+                     uploads.storage = \"cloudinary\""
+                        .into(),
+                );
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!(
                 "log.level: {:?} is not a valid filter",
@@ -476,6 +579,7 @@ impl Config {
         c.auth.jwt_secret = mask(&c.auth.jwt_secret);
         c.mail.smtp_url = mask_url_password(&c.mail.smtp_url);
         c.database.url = mask_url_password(&c.database.url);
+        c.cloudinary.api_secret = mask(&c.cloudinary.api_secret);
         toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# could not render: {e}\n"))
     }
 }

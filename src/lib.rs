@@ -4,6 +4,7 @@
 //! HTTP router from the shared [`state::AppState`]; [`server`] runs it.
 
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod jobs;
 pub mod logging;
 pub mod mail;
+pub mod merchants;
 pub mod server;
 pub mod state;
 
@@ -26,10 +28,14 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::routes::router())
         .merge(auth::profile_routes::router())
         .merge(auth::admin_routes::router())
-        .merge(mail::routes::router());
+        .merge(mail::routes::router())
+        .merge(catalog::routes::router(&state))
+        .merge(catalog::admin_routes::router())
+        .merge(merchants::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())
+        .merge(catalog::images::media_router())
         .merge(http::assets::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenKeys;
+use crate::catalog::images::{self, ImageStore};
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimits;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     pub mail: MailSignal,
     pub trusted_proxies: Arc<[IpNet]>,
+    pub images: Arc<dyn ImageStore>,
 }
 
 impl AppState {
@@ -32,7 +34,9 @@ impl AppState {
             config.hash_concurrency(),
             Duration::from_secs(config.auth.hash_queue_timeout_secs),
         );
+        let images = images::store_from_config(&config)?;
         Ok(AppState {
+            images,
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             limits: Arc::new(RateLimits::new(&config.rate_limit)),

@@ -85,22 +85,65 @@ impl dyn Conn + '_ {
         offset: i64,
     ) -> Result<(Vec<Row>, i64), DbError> {
         let total: i64 = self.query_scalar(&format!("SELECT COUNT(*) {from_where}"), params)?;
+        let rows = self.page_rows(columns, from_where, order_by, params, limit, offset, total)?;
+        Ok((rows, total))
+    }
+
+    /// Like [`query_page`](Self::query_page), but counts at most `cap` rows, so the total stays
+    /// cheap on large tables: returns `(rows, min(total, cap), total <= cap)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn query_page_capped(
+        &self,
+        columns: &str,
+        from_where: &str,
+        order_by: &str,
+        params: &[Value],
+        limit: i64,
+        offset: i64,
+        cap: i64,
+    ) -> Result<(Vec<Row>, i64, bool), DbError> {
+        let counted: i64 = self.query_scalar(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 {from_where} LIMIT {}) AS capped",
+                cap + 1
+            ),
+            params,
+        )?;
+        let exact = counted <= cap;
+        // Past the cap the real end is unknown: always try the page.
+        let known_end = if exact { counted } else { i64::MAX };
+        let rows = self.page_rows(
+            columns, from_where, order_by, params, limit, offset, known_end,
+        )?;
+        Ok((rows, counted.min(cap), exact))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn page_rows(
+        &self,
+        columns: &str,
+        from_where: &str,
+        order_by: &str,
+        params: &[Value],
+        limit: i64,
+        offset: i64,
+        total: i64,
+    ) -> Result<Vec<Row>, DbError> {
         if offset >= total {
-            return Ok((Vec::new(), total));
+            return Ok(Vec::new());
         }
         let n = params.len();
         let mut args = params.to_vec();
         args.push(limit.into());
         args.push(offset.into());
-        let rows = self.query(
+        self.query(
             &format!(
                 "SELECT {columns} {from_where} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
                 n + 1,
                 n + 2
             ),
             &args,
-        )?;
-        Ok((rows, total))
+        )
     }
 
     /// The first column of the first row, e.g. a `COUNT(*)`.

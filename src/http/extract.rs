@@ -171,11 +171,18 @@ impl Pagination {
 
     /// Wraps one page of results in the list envelope.
     pub fn page<T: Serialize>(&self, items: Vec<T>, total: i64) -> Page<T> {
+        self.page_capped(items, total, true)
+    }
+
+    /// The envelope for a capped count: when `exact` is false, `total` is a floor and the
+    /// response says `"total_exact": false`.
+    pub fn page_capped<T: Serialize>(&self, items: Vec<T>, total: i64, exact: bool) -> Page<T> {
         Page {
             items,
             page: self.page,
             per_page: self.per_page,
             total,
+            total_exact: exact,
         }
     }
 }
@@ -227,6 +234,13 @@ pub struct Page<T> {
     pub page: u32,
     pub per_page: u32,
     pub total: i64,
+    /// Present (and false) only when `total` was capped.
+    #[serde(skip_serializing_if = "is_true")]
+    pub total_exact: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[cfg(test)]

@@ -76,6 +76,42 @@ pub mod templates {
         }
     }
 
+    pub fn merchant_approved(
+        to: &str,
+        name: &str,
+        business: &str,
+        note: Option<&str>,
+        base_url: &str,
+    ) -> Mail {
+        let note = note
+            .map(|n| format!("\nNote from the MarketHub team:\n{n}\n"))
+            .unwrap_or_default();
+        Mail {
+            kind: "merchant_approved",
+            to: to.to_owned(),
+            subject: format!("{business} is now a MarketHub merchant"),
+            body: format!(
+                "Hello {name},\n\n\
+                 Your application to sell on MarketHub as \"{business}\" was approved.\n\
+                 Sign in again to start adding products: {base_url}\n{note}"
+            ),
+        }
+    }
+
+    pub fn merchant_rejected(to: &str, name: &str, business: &str, note: &str) -> Mail {
+        Mail {
+            kind: "merchant_rejected",
+            to: to.to_owned(),
+            subject: format!("Your MarketHub merchant application for {business}"),
+            body: format!(
+                "Hello {name},\n\n\
+                 Your application to sell on MarketHub as \"{business}\" was not approved.\n\n\
+                 Reason:\n{note}\n\n\
+                 You are welcome to apply again once the points above are addressed.\n"
+            ),
+        }
+    }
+
     pub fn password_changed(to: &str, name: &str) -> Mail {
         Mail {
             kind: "password_changed",

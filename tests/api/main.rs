@@ -3,10 +3,15 @@
 
 mod admin_users;
 mod auth_flows;
+mod categories;
 mod cli;
 mod common;
 mod conventions;
+mod images;
+mod listing;
 mod mail;
+mod merchants;
 mod passwords;
+mod products;
 mod profile;
 mod rate_limits;

@@ -166,6 +166,57 @@ impl TestServer {
         Session::from(&r.body)
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(auth(self.client.delete(self.url(path)), token))
+            .await
+    }
+
+    /// A customer who applied and was approved: now a merchant with a profile.
+    pub async fn merchant(&self, admin: &Session, email: &str, business: &str) -> Session {
+        let s = self.register(email).await;
+        let app = self
+            .post(
+                "/merchant-applications",
+                json!({"business_name": business, "business_description": "We sell good things at fair prices",
+                       "phone": "+254700000001", "location": "Nairobi"}),
+                Some(&s.access),
+            )
+            .await;
+        assert_eq!(app.status, 201, "apply: {:?}", app.body);
+        let id = app.body["id"].as_str().expect("application id");
+        let r = self
+            .put(
+                &format!("/admin/merchant-applications/{id}"),
+                json!({"decision": "approve"}),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(r.status, 200, "approve: {:?}", r.body);
+        s
+    }
+
+    /// Creates a category and returns its id.
+    pub async fn category(&self, admin: &Session, name: &str, parent: Option<&str>) -> String {
+        let r = self
+            .post(
+                "/admin/categories",
+                json!({"name": name, "parent_id": parent}),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(r.status, 201, "category {name}: {:?}", r.body);
+        r.body["id"].as_str().expect("category id").to_owned()
+    }
+
+    /// Creates a product and returns it.
+    pub async fn product(&self, merchant: &Session, body: Value) -> Value {
+        let r = self
+            .post("/merchant/products", body, Some(&merchant.access))
+            .await;
+        assert_eq!(r.status, 201, "product: {:?}", r.body);
+        r.body
+    }
+
     /// The outbox messages to `to`, newest first (read through the admin API).
     pub async fn mail_to(&self, admin: &Session, to: &str) -> Vec<Value> {
         let r = self

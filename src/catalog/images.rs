@@ -1,0 +1,307 @@
+//! Image storage: content sniffing by magic bytes, the [`ImageStore`] trait with its local
+//! disk implementation (files under `<data_dir>/uploads`, served at `/media/…` with
+//! immutable cache headers), and the choice of store from the config.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::config::{Config, ImageStorage};
+use crate::http::AppError;
+use crate::state::AppState;
+
+/// The image formats we accept, recognised by their first bytes, never by name or header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl ImageKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "image/jpeg",
+            ImageKind::Png => "image/png",
+            ImageKind::Webp => "image/webp",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "jpg",
+            ImageKind::Png => "png",
+            ImageKind::Webp => "webp",
+        }
+    }
+
+    fn from_extension(ext: &str) -> Option<ImageKind> {
+        match ext {
+            "jpg" => Some(ImageKind::Jpeg),
+            "png" => Some(ImageKind::Png),
+            "webp" => Some(ImageKind::Webp),
+            _ => None,
+        }
+    }
+}
+
+/// Recognises JPEG (`FF D8 FF`), PNG (its 8-byte signature) and WebP (`RIFF....WEBP`).
+pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageKind::Jpeg)
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some(ImageKind::Png)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(ImageKind::Webp)
+    } else {
+        None
+    }
+}
+
+/// Where a stored image lives.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The store's own name for it, used to delete it.
+    pub key: String,
+    /// What clients load.
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("image service: {0}")]
+    Remote(String),
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io(..) => AppError::internal(e),
+            StorageError::Remote(msg) => {
+                tracing::warn!(error = %msg, "image service failed");
+                AppError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "storage_unavailable",
+                    "the image service did not accept the file; retry later",
+                )
+            }
+        }
+    }
+}
+
+/// A place to keep images. Calls block (disk or network): run them on the blocking pool.
+pub trait ImageStore: Send + Sync {
+    /// Stores `bytes` as `<folder>/<id>.<ext>`.
+    fn put(
+        &self,
+        folder: &str,
+        id: &str,
+        kind: ImageKind,
+        bytes: &[u8],
+    ) -> Result<Stored, StorageError>;
+    /// Removes what `put` stored; removing something already gone is not an error.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// Builds the store the config asks for.
+pub fn store_from_config(config: &Config) -> Result<Arc<dyn ImageStore>, String> {
+    match config.uploads.storage {
+        ImageStorage::Local => Ok(Arc::new(LocalDisk::new(config.data_dir.join("uploads")))),
+        #[cfg(feature = "cloudinary")]
+        ImageStorage::Cloudinary => Ok(Arc::new(super::cloudinary::Cloudinary::new(
+            &config.cloudinary,
+        )?)),
+        #[cfg(not(feature = "cloudinary"))]
+        ImageStorage::Cloudinary => {
+            Err("uploads.storage = \"cloudinary\" needs the `cloudinary` feature".into())
+        }
+    }
+}
+
+/// Files under a root directory, published at `/media/<key>`.
+pub struct LocalDisk {
+    root: PathBuf,
+}
+
+pub const MEDIA_PREFIX: &str = "/media/";
+
+impl LocalDisk {
+    pub fn new(root: PathBuf) -> Self {
+        LocalDisk { root }
+    }
+
+    fn path_of(&self, key: &str) -> Option<PathBuf> {
+        safe_key(key).then(|| self.root.join(key))
+    }
+}
+
+/// Keys are `folder/name.ext` made of `[A-Za-z0-9_-]` parts: nothing can climb out of the root.
+fn safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 200
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+}
+
+impl ImageStore for LocalDisk {
+    fn put(
+        &self,
+        folder: &str,
+        id: &str,
+        kind: ImageKind,
+        bytes: &[u8],
+    ) -> Result<Stored, StorageError> {
+        let key = format!("{folder}/{id}.{}", kind.extension());
+        let path = self
+            .path_of(&key)
+            .ok_or_else(|| StorageError::Remote(format!("unsafe storage key {key:?}")))?;
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::Io(format!("creating {}", dir.display()), e))?;
+        // Write aside, flush to disk, then rename: a crash never leaves half a file under the key.
+        let tmp = path.with_extension("partial");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StorageError::Io(format!("writing {}", path.display()), e)
+        })?;
+        Ok(Stored {
+            url: format!("{MEDIA_PREFIX}{key}"),
+            key,
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let Some(path) = self.path_of(key) else {
+            return Ok(());
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::Io(format!("removing {}", path.display()), e)),
+        }
+    }
+}
+
+/// `GET /media/{*key}`: locally stored images. Names are unique and never reused, so the
+/// files are cacheable forever.
+pub fn media_router() -> Router<AppState> {
+    Router::new().route("/media/{*key}", get(serve_media))
+}
+
+async fn serve_media(
+    State(state): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let not_found = || AppError::not_found("image");
+    if !safe_key(&key) {
+        return Err(not_found());
+    }
+    let kind = Path::new(&key)
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(ImageKind::from_extension)
+        .ok_or_else(not_found)?;
+    let etag = format!("\"{key}\"");
+    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        resp.headers_mut().insert(header::CACHE_CONTROL, cache);
+        return Ok(resp);
+    }
+    let path = state.config.data_dir.join("uploads").join(&key);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => {
+            return Err(AppError::internal(format!(
+                "reading {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mut resp = ([(header::CONTENT_TYPE, kind.content_type())], bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, cache);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_uses_content_not_names() {
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]),
+            Some(ImageKind::Jpeg)
+        );
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(ImageKind::Png));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b"<svg xmlns=...>"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        assert!(safe_key("products/abc-1.png"));
+        for bad in [
+            "../x.png",
+            "products/../../etc/passwd",
+            "/abs.png",
+            "a//b.png",
+            ".hidden/x.png",
+            "a/b c.png",
+            "",
+        ] {
+            assert!(!safe_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn local_disk_put_and_delete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalDisk::new(dir.path().to_path_buf());
+        let stored = store
+            .put("products", "img1", ImageKind::Png, b"\x89PNG\r\n\x1a\nxx")
+            .expect("put");
+        assert_eq!(stored.key, "products/img1.png");
+        assert_eq!(stored.url, "/media/products/img1.png");
+        assert!(dir.path().join("products/img1.png").exists());
+        store.delete(&stored.key).expect("delete");
+        assert!(!dir.path().join("products/img1.png").exists());
+        store.delete(&stored.key).expect("deleting twice is fine");
+    }
+}

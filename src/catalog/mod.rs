@@ -1,0 +1,182 @@
+//! The catalog: categories (a tree), products with images, the public listing with filters,
+//! sorts and full-text search. Types and input rules live here; SQL in `store.rs`, the
+//! full-text query builder in `search.rs`, image storage in `images.rs`, handlers in
+//! `routes.rs` (public and merchant) and `admin_routes.rs` (categories).
+
+pub mod admin_routes;
+#[cfg(feature = "cloudinary")]
+pub mod cloudinary;
+pub mod images;
+pub mod routes;
+pub mod search;
+pub mod store;
+
+use serde::Serialize;
+
+use crate::clock::serde_rfc3339;
+
+pub const MAX_CATEGORY_DEPTH: i64 = 5;
+pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub updated_at: i64,
+}
+
+/// The merchant as shown on a product.
+#[derive(Debug, Clone, Serialize)]
+pub struct MerchantRef {
+    pub id: String,
+    pub business_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRef {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub stock: i64,
+    /// `stock > 0`: listings show out-of-stock products, flagged.
+    pub in_stock: bool,
+    pub category_id: String,
+    pub merchant_id: String,
+    pub merchant: MerchantRef,
+    pub is_active: bool,
+    pub images: Vec<ImageRef>,
+    pub rating_avg: f64,
+    pub rating_count: i64,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub updated_at: i64,
+}
+
+/// Listing order. `Relevance` needs a search text; without one it means `Newest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Relevance,
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Rating,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        Some(match s {
+            "relevance" => Sort::Relevance,
+            "newest" => Sort::Newest,
+            "price_asc" => Sort::PriceAsc,
+            "price_desc" => Sort::PriceDesc,
+            "rating" => Sort::Rating,
+            _ => return None,
+        })
+    }
+}
+
+/// Filters of the public listing, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// The FTS5 match expression built by [`search::match_expression`].
+    pub text: Option<String>,
+    pub category_id: Option<String>,
+    pub merchant_id: Option<String>,
+    pub min_price_cents: Option<i64>,
+    pub max_price_cents: Option<i64>,
+    pub in_stock: Option<bool>,
+    pub sort: Option<Sort>,
+}
+
+pub fn validate_category_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    match name.chars().count() {
+        0 => Err("is required".into()),
+        n if n > 80 => Err("must be at most 80 characters".into()),
+        _ if name.chars().any(char::is_control) => {
+            Err("must not contain control characters".into())
+        }
+        _ => Ok(name.to_owned()),
+    }
+}
+
+pub fn validate_product_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    match name.chars().count() {
+        0 => Err("is required".into()),
+        1 => Err("must be at least 2 characters".into()),
+        n if n > 200 => Err("must be at most 200 characters".into()),
+        _ if name.chars().any(char::is_control) => {
+            Err("must not contain control characters".into())
+        }
+        _ => Ok(name.to_owned()),
+    }
+}
+
+pub fn validate_description(raw: &str) -> Result<String, String> {
+    let d = raw.trim();
+    if d.chars().count() > 5000 {
+        Err("must be at most 5000 characters".into())
+    } else {
+        Ok(d.to_owned())
+    }
+}
+
+pub fn validate_price(cents: i64) -> Result<i64, String> {
+    if cents <= 0 {
+        Err("must be greater than 0".into())
+    } else if cents > MAX_PRICE_CENTS {
+        Err(format!("must be at most {MAX_PRICE_CENTS}"))
+    } else {
+        Ok(cents)
+    }
+}
+
+pub fn validate_stock(stock: i64) -> Result<i64, String> {
+    if stock < 0 {
+        Err("must not be negative".into())
+    } else if stock > MAX_STOCK {
+        Err(format!("must be at most {MAX_STOCK}"))
+    } else {
+        Ok(stock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_rules() {
+        assert!(validate_product_name(" x ").is_err());
+        assert_eq!(
+            validate_product_name("  Tea  ").ok().as_deref(),
+            Some("Tea")
+        );
+        assert!(validate_product_name(&"n".repeat(201)).is_err());
+        assert!(validate_price(0).is_err());
+        assert!(validate_price(-5).is_err());
+        assert_eq!(validate_price(1), Ok(1));
+        assert!(validate_price(MAX_PRICE_CENTS + 1).is_err());
+        assert_eq!(validate_stock(0), Ok(0));
+        assert!(validate_stock(-1).is_err());
+        assert!(validate_description(&"d".repeat(5001)).is_err());
+        assert!(validate_category_name("").is_err());
+        assert_eq!(Sort::parse("price_desc"), Some(Sort::PriceDesc));
+        assert_eq!(Sort::parse("cheapest"), None);
+    }
+}

@@ -1,0 +1,531 @@
+//! SQL for categories, products and product images.
+
+use std::collections::HashMap;
+
+use crate::db::{Conn, DbError, Dialect, Row, Value};
+use crate::params;
+
+use super::{Category, ImageRef, MerchantRef, Product, ProductFilter, Sort};
+
+/// Totals of the public listing are exact up to this many rows, then reported as a floor.
+pub const COUNT_CAP: i64 = 10_000;
+
+// ---- categories ----
+
+const CATEGORY_COLUMNS: &str = "id, name, parent_id, created_at, updated_at";
+
+fn category_from_row(r: &Row) -> Result<Category, DbError> {
+    Ok(Category {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        parent_id: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
+    })
+}
+
+pub fn list_categories(c: &dyn Conn) -> Result<Vec<Category>, DbError> {
+    c.query(
+        &format!("SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY lower(name), id"),
+        params![],
+    )?
+    .iter()
+    .map(category_from_row)
+    .collect()
+}
+
+pub fn find_category(c: &dyn Conn, id: &str) -> Result<Option<Category>, DbError> {
+    c.query_opt(
+        &format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = $1"),
+        params![id],
+    )?
+    .map(|r| category_from_row(&r))
+    .transpose()
+}
+
+/// True when a sibling (same parent) other than `except` already has this name.
+pub fn sibling_name_taken(
+    c: &dyn Conn,
+    parent_id: Option<&str>,
+    name: &str,
+    except: Option<&str>,
+) -> Result<bool, DbError> {
+    let n: i64 = c.query_scalar(
+        "SELECT COUNT(*) FROM categories
+         WHERE COALESCE(parent_id, '') = COALESCE($1, '') AND lower(name) = lower($2)
+           AND id <> COALESCE($3, '')",
+        params![parent_id, name, except],
+    )?;
+    Ok(n > 0)
+}
+
+/// How many levels `id` sits below the top (a top-level category is at depth 1).
+pub fn category_depth(c: &dyn Conn, id: &str) -> Result<i64, DbError> {
+    c.query_scalar(
+        "WITH RECURSIVE up(id, parent_id, depth) AS (
+             SELECT id, parent_id, 1 FROM categories WHERE id = $1
+             UNION ALL
+             SELECT c.id, c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.id = up.parent_id
+             WHERE up.depth < 64)
+         SELECT COALESCE(MAX(depth), 0) FROM up",
+        params![id],
+    )
+}
+
+/// Height of the subtree rooted at `id` (a leaf has height 1).
+pub fn subtree_height(c: &dyn Conn, id: &str) -> Result<i64, DbError> {
+    c.query_scalar(
+        "WITH RECURSIVE down(id, depth) AS (
+             SELECT id, 1 FROM categories WHERE id = $1
+             UNION ALL
+             SELECT c.id, down.depth + 1 FROM categories c JOIN down ON c.parent_id = down.id
+             WHERE down.depth < 64)
+         SELECT COALESCE(MAX(depth), 0) FROM down",
+        params![id],
+    )
+}
+
+/// True when `candidate` is `id` itself or one of its descendants.
+pub fn is_in_subtree(c: &dyn Conn, id: &str, candidate: &str) -> Result<bool, DbError> {
+    let n: i64 = c.query_scalar(
+        "WITH RECURSIVE down(id) AS (
+             SELECT id FROM categories WHERE id = $1
+             UNION
+             SELECT c.id FROM categories c JOIN down ON c.parent_id = down.id)
+         SELECT COUNT(*) FROM down WHERE id = $2",
+        params![id, candidate],
+    )?;
+    Ok(n > 0)
+}
+
+pub fn insert_category(
+    c: &dyn Conn,
+    id: &str,
+    name: &str,
+    parent_id: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO categories (id, name, parent_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4)",
+        params![id, name, parent_id, now],
+    )?;
+    Ok(())
+}
+
+pub fn update_category(
+    c: &dyn Conn,
+    id: &str,
+    name: &str,
+    parent_id: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE categories SET name = $1, parent_id = $2, updated_at = $3 WHERE id = $4",
+        params![name, parent_id, now, id],
+    )?;
+    Ok(())
+}
+
+/// Products (live or not) and direct sub-categories that reference a category.
+pub fn category_usage(c: &dyn Conn, id: &str) -> Result<(i64, i64), DbError> {
+    let products = c.query_scalar(
+        "SELECT COUNT(*) FROM products WHERE category_id = $1",
+        params![id],
+    )?;
+    let children = c.query_scalar(
+        "SELECT COUNT(*) FROM categories WHERE parent_id = $1",
+        params![id],
+    )?;
+    Ok((products, children))
+}
+
+/// Moves the products and sub-categories of `from` to `to`.
+pub fn reassign_category(c: &dyn Conn, from: &str, to: &str, now: i64) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE products SET category_id = $1, updated_at = $2 WHERE category_id = $3",
+        params![to, now, from],
+    )?;
+    c.execute(
+        "UPDATE categories SET parent_id = $1, updated_at = $2 WHERE parent_id = $3",
+        params![to, now, from],
+    )?;
+    Ok(())
+}
+
+pub fn delete_category(c: &dyn Conn, id: &str) -> Result<bool, DbError> {
+    Ok(c.execute("DELETE FROM categories WHERE id = $1", params![id])? == 1)
+}
+
+// ---- products ----
+
+const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.currency, p.stock, \
+     p.category_id, p.merchant_id, m.business_name, p.is_active, p.rating_avg, p.rating_count, \
+     p.created_at, p.updated_at";
+
+/// A product is public when it is active, not deleted, and its merchant is an active merchant.
+const LIVE: &str = "p.is_active = 1 AND p.deleted_at IS NULL \
+     AND u.is_active = 1 AND u.role = 'merchant'";
+
+fn product_from_row(r: &Row) -> Result<Product, DbError> {
+    let stock: i64 = r.get(5)?;
+    let merchant_id: String = r.get(7)?;
+    Ok(Product {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        price_cents: r.get(3)?,
+        currency: r.get(4)?,
+        stock,
+        in_stock: stock > 0,
+        category_id: r.get(6)?,
+        merchant: MerchantRef {
+            id: merchant_id.clone(),
+            business_name: r.get(8)?,
+        },
+        merchant_id,
+        is_active: r.get(9)?,
+        images: Vec::new(),
+        rating_avg: r.get(10)?,
+        rating_count: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+/// Fills in the images of `products` with one query.
+fn attach_images(c: &dyn Conn, products: &mut [Product]) -> Result<(), DbError> {
+    if products.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=products.len()).map(|i| format!("${i}")).collect();
+    let ids: Vec<Value> = products.iter().map(|p| p.id.as_str().into()).collect();
+    let rows = c.query(
+        &format!(
+            "SELECT product_id, id, url FROM product_images WHERE product_id IN ({})
+             ORDER BY product_id, position, id",
+            placeholders.join(", ")
+        ),
+        &ids,
+    )?;
+    let mut by_product: HashMap<String, Vec<ImageRef>> = HashMap::new();
+    for r in &rows {
+        by_product.entry(r.get(0)?).or_default().push(ImageRef {
+            id: r.get(1)?,
+            url: r.get(2)?,
+        });
+    }
+    for p in products.iter_mut() {
+        p.images = by_product.remove(&p.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// A public (live) product.
+pub fn find_live_product(c: &dyn Conn, id: &str) -> Result<Option<Product>, DbError> {
+    let row = c.query_opt(
+        &format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p
+             JOIN merchants m ON m.id = p.merchant_id JOIN users u ON u.id = p.merchant_id
+             WHERE p.id = $1 AND {LIVE}"
+        ),
+        params![id],
+    )?;
+    with_images(c, row)
+}
+
+/// A merchant's own product in any state except deleted.
+pub fn find_own_product(
+    c: &dyn Conn,
+    id: &str,
+    merchant_id: &str,
+) -> Result<Option<Product>, DbError> {
+    let row = c.query_opt(
+        &format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p JOIN merchants m ON m.id = p.merchant_id
+             WHERE p.id = $1 AND p.merchant_id = $2 AND p.deleted_at IS NULL"
+        ),
+        params![id, merchant_id],
+    )?;
+    with_images(c, row)
+}
+
+fn with_images(c: &dyn Conn, row: Option<Row>) -> Result<Option<Product>, DbError> {
+    let Some(row) = row else { return Ok(None) };
+    let mut products = [product_from_row(&row)?];
+    attach_images(c, &mut products)?;
+    let [product] = products;
+    Ok(Some(product))
+}
+
+/// The merchant's own products, newest first, in every state except deleted.
+pub fn list_own_products(
+    c: &dyn Conn,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Product>, i64), DbError> {
+    let (rows, total) = c.query_page(
+        PRODUCT_COLUMNS,
+        "FROM products p JOIN merchants m ON m.id = p.merchant_id
+         WHERE p.merchant_id = $1 AND p.deleted_at IS NULL",
+        "p.created_at DESC, p.id DESC",
+        params![merchant_id],
+        limit,
+        offset,
+    )?;
+    let mut products = rows
+        .iter()
+        .map(product_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_images(c, &mut products)?;
+    Ok((products, total))
+}
+
+/// One page of the public listing and its total (exact up to [`COUNT_CAP`]).
+pub fn list_live_products(
+    c: &dyn Conn,
+    f: &ProductFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Product>, i64, bool), DbError> {
+    let mut args: Vec<Value> = Vec::new();
+    let mut from = String::from(
+        "FROM products p JOIN merchants m ON m.id = p.merchant_id JOIN users u ON u.id = p.merchant_id",
+    );
+    let mut conds = vec![LIVE.to_owned()];
+    let searching = f.text.is_some();
+    if let Some(text) = &f.text {
+        args.push(text.as_str().into());
+        match c.dialect() {
+            // bm25 weights: name 10, description 1, category 3 (lower score = better match).
+            Dialect::Sqlite => from.push_str(&format!(
+                " JOIN (SELECT rowid AS pk, bm25(products_fts, 10.0, 1.0, 3.0) AS score
+                        FROM products_fts WHERE products_fts MATCH ${}) hits ON hits.pk = p.pk",
+                args.len()
+            )),
+        }
+    }
+    if let Some(cat) = &f.category_id {
+        args.push(cat.as_str().into());
+        conds.push(format!(
+            "p.category_id IN (WITH RECURSIVE sub(id) AS (
+                 SELECT id FROM categories WHERE id = ${}
+                 UNION SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id)
+             SELECT id FROM sub)",
+            args.len()
+        ));
+    }
+    if let Some(m) = &f.merchant_id {
+        args.push(m.as_str().into());
+        conds.push(format!("p.merchant_id = ${}", args.len()));
+    }
+    if let Some(min) = f.min_price_cents {
+        args.push(min.into());
+        conds.push(format!("p.price_cents >= ${}", args.len()));
+    }
+    if let Some(max) = f.max_price_cents {
+        args.push(max.into());
+        conds.push(format!("p.price_cents <= ${}", args.len()));
+    }
+    match f.in_stock {
+        Some(true) => conds.push("p.stock > 0".into()),
+        Some(false) => conds.push("p.stock = 0".into()),
+        None => {}
+    }
+    let order = match f.sort.unwrap_or(if searching {
+        Sort::Relevance
+    } else {
+        Sort::Newest
+    }) {
+        Sort::Relevance if searching => "hits.score, p.created_at DESC, p.id DESC",
+        Sort::Relevance | Sort::Newest => "p.created_at DESC, p.id DESC",
+        Sort::PriceAsc => "p.price_cents, p.id",
+        Sort::PriceDesc => "p.price_cents DESC, p.id DESC",
+        Sort::Rating => "p.rating_avg DESC, p.rating_count DESC, p.id",
+    };
+    let from_where = format!("{from} WHERE {}", conds.join(" AND "));
+    let (rows, total, exact) = c.query_page_capped(
+        PRODUCT_COLUMNS,
+        &from_where,
+        order,
+        &args,
+        limit,
+        offset,
+        COUNT_CAP,
+    )?;
+    let mut products = rows
+        .iter()
+        .map(product_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_images(c, &mut products)?;
+    Ok((products, total, exact))
+}
+
+pub struct NewProduct<'a> {
+    pub id: &'a str,
+    pub merchant_id: &'a str,
+    pub category_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub price_cents: i64,
+    pub currency: &'a str,
+    pub stock: i64,
+    pub is_active: bool,
+    pub now: i64,
+}
+
+pub fn insert_product(c: &dyn Conn, p: &NewProduct<'_>) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO products (id, merchant_id, category_id, name, description, price_cents,
+                               currency, stock, is_active, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        params![
+            p.id,
+            p.merchant_id,
+            p.category_id,
+            p.name,
+            p.description,
+            p.price_cents,
+            p.currency,
+            p.stock,
+            p.is_active,
+            p.now
+        ],
+    )?;
+    Ok(())
+}
+
+/// A partial change to a product; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProductChange {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stock: Option<i64>,
+    pub category_id: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// Applies `ch` to the merchant's own, undeleted product; false when there is none.
+pub fn update_product(
+    c: &dyn Conn,
+    id: &str,
+    merchant_id: &str,
+    ch: &ProductChange,
+    now: i64,
+) -> Result<bool, DbError> {
+    let n = c.execute(
+        "UPDATE products SET
+             name = COALESCE($1, name),
+             description = COALESCE($2, description),
+             price_cents = COALESCE($3, price_cents),
+             stock = COALESCE($4, stock),
+             category_id = COALESCE($5, category_id),
+             is_active = COALESCE($6, is_active),
+             updated_at = $7
+         WHERE id = $8 AND merchant_id = $9 AND deleted_at IS NULL",
+        params![
+            ch.name.as_deref(),
+            ch.description.as_deref(),
+            ch.price_cents,
+            ch.stock,
+            ch.category_id.as_deref(),
+            ch.is_active,
+            now,
+            id,
+            merchant_id
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Soft-deletes the merchant's own product (kept for order history, hidden everywhere).
+pub fn soft_delete_product(
+    c: &dyn Conn,
+    id: &str,
+    merchant_id: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let n = c.execute(
+        "UPDATE products SET deleted_at = $1, is_active = 0, updated_at = $1
+         WHERE id = $2 AND merchant_id = $3 AND deleted_at IS NULL",
+        params![now, id, merchant_id],
+    )?;
+    Ok(n == 1)
+}
+
+// ---- images ----
+
+pub struct NewImage<'a> {
+    pub id: &'a str,
+    pub product_id: &'a str,
+    pub storage_key: &'a str,
+    pub url: &'a str,
+    pub content_type: &'a str,
+    pub bytes: i64,
+    pub now: i64,
+}
+
+pub fn count_images(c: &dyn Conn, product_id: &str) -> Result<i64, DbError> {
+    c.query_scalar(
+        "SELECT COUNT(*) FROM product_images WHERE product_id = $1",
+        params![product_id],
+    )
+}
+
+pub fn insert_image(c: &dyn Conn, i: &NewImage<'_>) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO product_images (id, product_id, storage_key, url, content_type, bytes,
+                                     position, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6,
+                 (SELECT COALESCE(MAX(position), 0) + 1 FROM product_images WHERE product_id = $2),
+                 $7)",
+        params![
+            i.id,
+            i.product_id,
+            i.storage_key,
+            i.url,
+            i.content_type,
+            i.bytes,
+            i.now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deletes an image row of a product; returns its storage key and whether any other row
+/// still uses that key (shared demo images), or `None` when there was no such image.
+pub fn delete_image(
+    c: &dyn Conn,
+    product_id: &str,
+    image_id: &str,
+) -> Result<Option<(String, bool)>, DbError> {
+    let Some(row) = c.query_opt(
+        "DELETE FROM product_images WHERE id = $1 AND product_id = $2 RETURNING storage_key",
+        params![image_id, product_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let key: String = row.get(0)?;
+    let others: i64 = c.query_scalar(
+        "SELECT COUNT(*) FROM product_images WHERE storage_key = $1",
+        params![key.as_str()],
+    )?;
+    Ok(Some((key, others > 0)))
+}
+
+pub fn image_ref(c: &dyn Conn, image_id: &str) -> Result<Option<ImageRef>, DbError> {
+    c.query_opt(
+        "SELECT id, url FROM product_images WHERE id = $1",
+        params![image_id],
+    )?
+    .map(|r| {
+        Ok(ImageRef {
+            id: r.get(0)?,
+            url: r.get(1)?,
+        })
+    })
+    .transpose()
+}

@@ -5,6 +5,8 @@ mod admin_users;
 mod auth_flows;
 mod categories;
 mod cli;
+#[cfg(feature = "cloudinary")]
+mod cloudinary;
 mod common;
 mod conventions;
 mod images;

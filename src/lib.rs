@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod jobs;

@@ -49,6 +49,18 @@ enum Command {
         #[arg(long)]
         update_existing: bool,
     },
+    /// Seed a demo shop (or, with larger counts, the benchmark dataset) and print its logins.
+    Demo {
+        #[arg(long, default_value_t = 60)]
+        products: u32,
+        #[arg(long, default_value_t = 4)]
+        merchants: u32,
+        #[arg(long, default_value_t = 10)]
+        customers: u32,
+        /// Same seed and counts, same shop.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -76,6 +88,20 @@ fn main() -> ExitCode {
             markethub::logging::init(&config.log);
             match command {
                 Command::Migrate => migrate(&config),
+                Command::Demo {
+                    products,
+                    merchants,
+                    customers,
+                    seed,
+                } => demo(
+                    &config,
+                    &markethub::demo::DemoOptions {
+                        products,
+                        merchants,
+                        customers,
+                        seed,
+                    },
+                ),
                 Command::CreateAdmin {
                     email,
                     password,
@@ -180,6 +206,50 @@ fn create_admin(
             }
         }
     }
+}
+
+fn demo(config: &Config, opts: &markethub::demo::DemoOptions) -> ExitCode {
+    let db = match Db::open(&config.db_options()) {
+        Ok((db, _)) => db,
+        Err(e) => return fail(&e),
+    };
+    let images = match markethub::catalog::images::store_from_config(config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let started = std::time::Instant::now();
+    let summary = match markethub::demo::seed(&db, images.as_ref(), &config.catalog.currency, opts)
+    {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    println!(
+        "Demo shop ready in {:.1?}: {} categories, {} merchants, {} products, {} customers.",
+        started.elapsed(),
+        summary.categories,
+        summary.merchants.len(),
+        summary.products,
+        summary.customers.len()
+    );
+    println!(
+        "Every demo account's password: {}",
+        markethub::demo::DEMO_PASSWORD
+    );
+    println!("  admin     {}", summary.admin);
+    for (email, business) in summary.merchants.iter().take(3) {
+        println!("  merchant  {email}  ({business})");
+    }
+    for email in summary.customers.iter().take(3) {
+        println!("  customer  {email}");
+    }
+    if summary.merchants.len() > 3 || summary.customers.len() > 3 {
+        println!("  … merchantN@ and customerN@ follow the same pattern.");
+    }
+    println!(
+        "Start the server with `markethub` and browse http://{}/api/v1/products",
+        config.listen
+    );
+    ExitCode::SUCCESS
 }
 
 fn read_stdin_line() -> std::io::Result<String> {

@@ -56,21 +56,24 @@ CREATE TABLE products (
     currency     TEXT    NOT NULL DEFAULT 'KES',
     stock        INTEGER NOT NULL DEFAULT 0 CHECK (stock >= 0),
     is_active    INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    -- 1 while the owner is an active merchant; kept by the users_merchant_visibility trigger
+    -- so the public listing filters on this row alone.
+    merchant_active INTEGER NOT NULL DEFAULT 1 CHECK (merchant_active IN (0, 1)),
     rating_avg   REAL    NOT NULL DEFAULT 0,
     rating_count INTEGER NOT NULL DEFAULT 0,
     deleted_at   INTEGER,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
--- Listing indexes cover only live rows (active, not deleted).
+-- Listing indexes cover only live rows (active, not deleted, merchant active).
 CREATE INDEX products_live_created_idx ON products (created_at DESC, id)
-    WHERE is_active = 1 AND deleted_at IS NULL;
+    WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1;
 CREATE INDEX products_live_price_idx ON products (price_cents, id)
-    WHERE is_active = 1 AND deleted_at IS NULL;
+    WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1;
 CREATE INDEX products_live_rating_idx ON products (rating_avg DESC, rating_count DESC, id)
-    WHERE is_active = 1 AND deleted_at IS NULL;
+    WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1;
 CREATE INDEX products_live_category_idx ON products (category_id, created_at DESC)
-    WHERE is_active = 1 AND deleted_at IS NULL;
+    WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1;
 CREATE INDEX products_merchant_idx ON products (merchant_id, created_at DESC);
 CREATE INDEX products_category_idx ON products (category_id);
 
@@ -111,6 +114,12 @@ END;
 
 CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
     DELETE FROM products_fts WHERE rowid = old.pk;
+END;
+
+CREATE TRIGGER users_merchant_visibility AFTER UPDATE OF is_active, role ON users BEGIN
+    UPDATE products
+    SET merchant_active = CASE WHEN new.is_active = 1 AND new.role = 'merchant' THEN 1 ELSE 0 END
+    WHERE merchant_id = new.id;
 END;
 
 CREATE TRIGGER categories_fts_rename AFTER UPDATE OF name ON categories BEGIN

@@ -159,13 +159,17 @@ pub fn delete_category(c: &dyn Conn, id: &str) -> Result<bool, DbError> {
 
 // ---- products ----
 
+/// The merchant's name comes from a correlated lookup rather than a join, so the planner
+/// always drives the query from `products` (and its listing indexes).
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.currency, p.stock, \
-     p.category_id, p.merchant_id, m.business_name, p.is_active, p.rating_avg, p.rating_count, \
-     p.created_at, p.updated_at";
+     p.category_id, p.merchant_id, \
+     COALESCE((SELECT m.business_name FROM merchants m WHERE m.id = p.merchant_id), ''), \
+     p.is_active, p.rating_avg, p.rating_count, p.created_at, p.updated_at";
 
-/// A product is public when it is active, not deleted, and its merchant is an active merchant.
-const LIVE: &str = "p.is_active = 1 AND p.deleted_at IS NULL \
-     AND u.is_active = 1 AND u.role = 'merchant'";
+/// A product is public when it is active, not deleted, and its owner is an active merchant
+/// (`merchant_active`, kept in step with the user by a trigger). These are exactly the
+/// conditions of the partial listing indexes.
+const LIVE: &str = "p.is_active = 1 AND p.deleted_at IS NULL AND p.merchant_active = 1";
 
 fn product_from_row(r: &Row) -> Result<Product, DbError> {
     let stock: i64 = r.get(5)?;
@@ -224,11 +228,7 @@ fn attach_images(c: &dyn Conn, products: &mut [Product]) -> Result<(), DbError> 
 /// A public (live) product.
 pub fn find_live_product(c: &dyn Conn, id: &str) -> Result<Option<Product>, DbError> {
     let row = c.query_opt(
-        &format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p
-             JOIN merchants m ON m.id = p.merchant_id JOIN users u ON u.id = p.merchant_id
-             WHERE p.id = $1 AND {LIVE}"
-        ),
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1 AND {LIVE}"),
         params![id],
     )?;
     with_images(c, row)
@@ -242,7 +242,7 @@ pub fn find_own_product(
 ) -> Result<Option<Product>, DbError> {
     let row = c.query_opt(
         &format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p JOIN merchants m ON m.id = p.merchant_id
+            "SELECT {PRODUCT_COLUMNS} FROM products p
              WHERE p.id = $1 AND p.merchant_id = $2 AND p.deleted_at IS NULL"
         ),
         params![id, merchant_id],
@@ -267,8 +267,7 @@ pub fn list_own_products(
 ) -> Result<(Vec<Product>, i64), DbError> {
     let (rows, total) = c.query_page(
         PRODUCT_COLUMNS,
-        "FROM products p JOIN merchants m ON m.id = p.merchant_id
-         WHERE p.merchant_id = $1 AND p.deleted_at IS NULL",
+        "FROM products p WHERE p.merchant_id = $1 AND p.deleted_at IS NULL",
         "p.created_at DESC, p.id DESC",
         params![merchant_id],
         limit,
@@ -290,9 +289,7 @@ pub fn list_live_products(
     offset: i64,
 ) -> Result<(Vec<Product>, i64, bool), DbError> {
     let mut args: Vec<Value> = Vec::new();
-    let mut from = String::from(
-        "FROM products p JOIN merchants m ON m.id = p.merchant_id JOIN users u ON u.id = p.merchant_id",
-    );
+    let mut from = String::from("FROM products p");
     let mut conds = vec![LIVE.to_owned()];
     let searching = f.text.is_some();
     if let Some(text) = &f.text {
@@ -378,8 +375,11 @@ pub struct NewProduct<'a> {
 pub fn insert_product(c: &dyn Conn, p: &NewProduct<'_>) -> Result<(), DbError> {
     c.execute(
         "INSERT INTO products (id, merchant_id, category_id, name, description, price_cents,
-                               currency, stock, is_active, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                               currency, stock, is_active, merchant_active, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                 (SELECT CASE WHEN is_active = 1 AND role = 'merchant' THEN 1 ELSE 0 END
+                  FROM users WHERE id = $2),
+                 $10, $10)",
         params![
             p.id,
             p.merchant_id,

@@ -16,7 +16,7 @@ use crate::common::{PASSWORD, TestServer, test_config};
 const BIN: &str = env!("CARGO_BIN_EXE_markethub");
 
 /// A `markethub` command in `dir` with a clean environment (no stray MARKETHUB_* vars).
-fn markethub(dir: &Path) -> Command {
+pub fn markethub(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()

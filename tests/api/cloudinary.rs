@@ -38,7 +38,12 @@ fn verify(params: &BTreeMap<String, String>) -> Result<(), (StatusCode, Json<Val
     let ts: i64 = params
         .get("timestamp")
         .and_then(|t| t.parse().ok())
-        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Missing required parameter - timestamp"))?;
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "Missing required parameter - timestamp",
+            )
+        })?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -49,7 +54,11 @@ fn verify(params: &BTreeMap<String, String>) -> Result<(), (StatusCode, Json<Val
     let to_sign: Vec<String> = params
         .iter()
         .filter(|(k, v)| {
-            !v.is_empty() && !matches!(k.as_str(), "file" | "cloud_name" | "resource_type" | "api_key" | "signature")
+            !v.is_empty()
+                && !matches!(
+                    k.as_str(),
+                    "file" | "cloud_name" | "resource_type" | "api_key" | "signature"
+                )
         })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
@@ -81,7 +90,8 @@ async fn upload_handler(
             params.insert(name, field.text().await.unwrap_or_default());
         }
     }
-    let file = file.ok_or_else(|| error(StatusCode::BAD_REQUEST, "Missing required parameter - file"))?;
+    let file =
+        file.ok_or_else(|| error(StatusCode::BAD_REQUEST, "Missing required parameter - file"))?;
     verify(&params)?;
     let public_id = match (params.get("folder"), params.get("public_id")) {
         (Some(f), Some(p)) if !f.is_empty() => format!("{f}/{p}"),
@@ -89,7 +99,10 @@ async fn upload_handler(
         _ => "generated".into(),
     };
     let bytes = file.len();
-    stub.assets.lock().expect("lock").insert(public_id.clone(), file);
+    stub.assets
+        .lock()
+        .expect("lock")
+        .insert(public_id.clone(), file);
     Ok(Json(json!({
         "public_id": public_id, "version": 1, "width": 1, "height": 1, "format": "png",
         "bytes": bytes, "resource_type": "image", "created_at": "2026-11-30T00:00:00Z",
@@ -110,7 +123,9 @@ async fn destroy_handler(
     verify(&params)?;
     let id = params.get("public_id").cloned().unwrap_or_default();
     let removed = stub.assets.lock().expect("lock").remove(&id).is_some();
-    Ok(Json(json!({"result": if removed { "ok" } else { "not found" }})))
+    Ok(Json(
+        json!({"result": if removed { "ok" } else { "not found" }}),
+    ))
 }
 
 async fn start_stub() -> (String, Stub) {
@@ -119,7 +134,9 @@ async fn start_stub() -> (String, Stub) {
         .route("/v1_1/{cloud}/image/upload", post(upload_handler))
         .route("/v1_1/{cloud}/image/destroy", post(destroy_handler))
         .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stub");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -144,7 +161,10 @@ async fn product(srv: &TestServer) -> (crate::common::Session, String) {
     let m = srv.merchant(&admin, "m@example.com", "Shop").await;
     let cat = srv.category(&admin, "Art", None).await;
     let p = srv
-        .product(&m, json!({"name": "Print", "price_cents": 1000, "stock": 1, "category_id": cat}))
+        .product(
+            &m,
+            json!({"name": "Print", "price_cents": 1000, "stock": 1, "category_id": cat}),
+        )
         .await;
     (m, p["id"].as_str().unwrap_or("").to_owned())
 }
@@ -169,9 +189,17 @@ async fn signed_upload_and_destroy() {
     let shown = srv.get(&format!("/products/{pid}"), None).await;
     assert_eq!(shown.body["images"][0]["url"], url);
 
-    let d = srv.delete(&format!("/merchant/products/{pid}/images/{image_id}"), Some(&m.access)).await;
+    let d = srv
+        .delete(
+            &format!("/merchant/products/{pid}/images/{image_id}"),
+            Some(&m.access),
+        )
+        .await;
     assert_eq!(d.status, 204);
-    assert!(stub.assets.lock().expect("lock").is_empty(), "the asset was destroyed");
+    assert!(
+        stub.assets.lock().expect("lock").is_empty(),
+        "the asset was destroyed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +210,8 @@ async fn a_refused_upload_stores_nothing() {
     let r = upload(&srv, &m, &pid, PNG.to_vec(), "print.png", "image/png").await;
     assert_eq!((r.status, r.code()), (502, "storage_unavailable"));
     assert!(stub.assets.lock().expect("lock").is_empty());
-    let own = srv.get(&format!("/merchant/products/{pid}"), Some(&m.access)).await;
+    let own = srv
+        .get(&format!("/merchant/products/{pid}"), Some(&m.access))
+        .await;
     assert_eq!(own.body["images"], json!([]));
 }

@@ -9,6 +9,7 @@ mod cli;
 mod cloudinary;
 mod common;
 mod conventions;
+mod demo;
 mod images;
 mod listing;
 mod mail;

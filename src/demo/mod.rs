@@ -1,0 +1,414 @@
+//! `markethub demo`: seeds a believable shop (categories, merchants with approved
+//! applications, products with generated pictures, customers, an admin) so a newcomer sees a
+//! working marketplace at once, and, with larger counts, the dataset the benchmark uses.
+//! Everything (ids, names, prices, times) follows from the seed, so two runs with the same
+//! options produce the same shop. Rows are written in batched transactions.
+
+mod data;
+mod placeholder;
+
+use std::collections::HashMap;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::auth::Role;
+use crate::auth::password;
+use crate::auth::store::{self as users, NewUser};
+use crate::catalog::images::{ImageKind, ImageStore};
+use crate::catalog::store::{self as catalog, NewImage, NewProduct};
+use crate::db::{Conn, Db, DbError};
+use crate::merchants::ApplicationStatus;
+use crate::merchants::store::{self as merchants, NewApplication};
+use crate::params;
+use data::CATEGORIES;
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "markethub-demo";
+pub const EMAIL_DOMAIN: &str = "demo.markethub.test";
+/// Demo time starts here (2026-06-01T00:00:00Z) so runs are reproducible.
+const BASE_MS: i64 = 1_780_272_000_000;
+/// Above this many products, pictures are shared per category instead of one per product.
+const UNIQUE_IMAGES_UP_TO: u32 = 500;
+const BATCH: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub products: u32,
+    pub merchants: u32,
+    pub customers: u32,
+    pub seed: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            products: 60,
+            merchants: 4,
+            customers: 10,
+            seed: 42,
+        }
+    }
+}
+
+/// What was created, for the printed welcome.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub categories: usize,
+    pub merchants: Vec<(String, String)>,
+    pub customers: Vec<String>,
+    pub products: u32,
+    pub admin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo data is already present in this database (accounts @{EMAIL_DOMAIN})")]
+    AlreadySeeded,
+    #[error("--merchants must be at least 1")]
+    NoMerchants,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Other(String),
+}
+
+struct MerchantSeed {
+    user_id: String,
+    application_id: String,
+    email: String,
+    person: String,
+    phone: String,
+    business: String,
+    at: i64,
+}
+
+/// Deterministic ids and times.
+struct Gen {
+    rng: ChaCha8Rng,
+}
+
+impl Gen {
+    fn id(&mut self, at_ms: i64) -> String {
+        let mut bytes = [0u8; 10];
+        self.rng.fill_bytes(&mut bytes);
+        uuid::Builder::from_unix_timestamp_millis(u64::try_from(at_ms).unwrap_or(0), &bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Seeds the shop. Blocking: call it from the CLI, not from the async executor.
+pub fn seed(
+    db: &Db,
+    images: &dyn ImageStore,
+    currency: &str,
+    opts: &DemoOptions,
+) -> Result<DemoSummary, DemoError> {
+    if opts.merchants == 0 {
+        return Err(DemoError::NoMerchants);
+    }
+    let pattern = format!("%@{EMAIL_DOMAIN}");
+    let existing: i64 = db.write_blocking(|c| {
+        c.query_scalar(
+            "SELECT COUNT(*) FROM users WHERE email LIKE $1",
+            params![pattern.as_str()],
+        )
+    })?;
+    if existing > 0 {
+        return Err(DemoError::AlreadySeeded);
+    }
+    let hash = password::hash_blocking(DEMO_PASSWORD).map_err(|e| DemoError::Other(e.message))?;
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(opts.seed),
+    };
+
+    // Categories, admin, merchants.
+    let mut category_ids: HashMap<&str, String> = HashMap::new();
+    for (i, cat) in CATEGORIES.iter().enumerate() {
+        category_ids.insert(cat.name, g.id(BASE_MS + i as i64));
+    }
+    let admin = format!("admin@{EMAIL_DOMAIN}");
+    let admin_id = g.id(BASE_MS);
+    let mut merchant_rows = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for i in 1..=opts.merchants {
+        let at = BASE_MS + i64::from(i) * 60_000;
+        let mut business = format!(
+            "{} {} {}",
+            g.pick(data::BUSINESS_PLACES),
+            g.pick(data::BUSINESS_WORDS),
+            g.pick(data::BUSINESS_KINDS)
+        );
+        if !taken.insert(business.clone()) {
+            business = format!("{business} {i}");
+        }
+        let person = format!("{} {}", g.pick(data::FIRST_NAMES), g.pick(data::LAST_NAMES));
+        merchant_rows.push(MerchantSeed {
+            user_id: g.id(at),
+            application_id: g.id(at),
+            email: format!("merchant{i}@{EMAIL_DOMAIN}"),
+            person,
+            phone: format!("+2547{:08}", 10_000_000 + i),
+            business,
+            at,
+        });
+    }
+    db.write_blocking(|c| -> Result<(), DbError> {
+        for (i, cat) in CATEGORIES.iter().enumerate() {
+            let parent = cat
+                .parent
+                .and_then(|p| category_ids.get(p))
+                .map(String::as_str);
+            catalog::insert_category(
+                c,
+                &category_ids[cat.name],
+                cat.name,
+                parent,
+                BASE_MS + i as i64,
+            )?;
+        }
+        insert_user(
+            c,
+            &admin_id,
+            &admin,
+            "Demo Admin",
+            Role::Admin,
+            &hash,
+            BASE_MS,
+        )?;
+        for m in &merchant_rows {
+            insert_user(
+                c,
+                &m.user_id,
+                &m.email,
+                &m.person,
+                Role::Merchant,
+                &hash,
+                m.at,
+            )?;
+            merchants::insert_application(
+                c,
+                &NewApplication {
+                    id: &m.application_id,
+                    user_id: &m.user_id,
+                    business_name: &m.business,
+                    business_description: &format!(
+                        "{}: quality goods, fair prices, fast delivery.",
+                        m.business
+                    ),
+                    phone: &m.phone,
+                    location: m.business.split(' ').next().unwrap_or("Nairobi"),
+                    now: m.at,
+                },
+            )?;
+            merchants::decide(
+                c,
+                &m.application_id,
+                ApplicationStatus::Approved,
+                Some("Welcome to MarketHub"),
+                &admin_id,
+                m.at,
+            )?;
+            let app = merchants::find_application(c, &m.application_id)?
+                .ok_or_else(|| DbError::Decode(0, "demo application vanished".into()))?;
+            merchants::upsert_merchant_from(c, &app, m.at)?;
+        }
+        Ok(())
+    })?;
+
+    // Customers, in batches.
+    let bar = progress(u64::from(opts.customers), "customers");
+    let customer_rows: Vec<(String, String, String, i64)> = (1..=opts.customers)
+        .map(|i| {
+            let at = BASE_MS + 3_600_000 + i64::from(i) * 1_000;
+            let name = format!("{} {}", g.pick(data::FIRST_NAMES), g.pick(data::LAST_NAMES));
+            (g.id(at), format!("customer{i}@{EMAIL_DOMAIN}"), name, at)
+        })
+        .collect();
+    for chunk in customer_rows.chunks(BATCH) {
+        db.write_blocking(|c| -> Result<(), DbError> {
+            for (id, email, name, at) in chunk {
+                insert_user(c, id, email, name, Role::Customer, &hash, *at)?;
+            }
+            Ok(())
+        })?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    // Pictures: one per product for a small shop, one per category for a large one.
+    let leaves: Vec<&data::CategorySeed> =
+        CATEGORIES.iter().filter(|c| !c.things.is_empty()).collect();
+    let shared = opts.products > UNIQUE_IMAGES_UP_TO;
+    let mut shared_images: HashMap<&str, (String, String, i64)> = HashMap::new();
+    if shared {
+        for (i, leaf) in leaves.iter().enumerate() {
+            let bytes = placeholder::png(320, 240, leaf.colour, i as u64)
+                .map_err(|e| DemoError::Other(e.to_string()))?;
+            let stored = images
+                .put("products", &g.id(BASE_MS), ImageKind::Png, &bytes)
+                .map_err(|e| DemoError::Other(e.to_string()))?;
+            shared_images.insert(leaf.name, (stored.key, stored.url, bytes.len() as i64));
+        }
+    }
+
+    // Products, in batches.
+    let bar = progress(u64::from(opts.products), "products");
+    let merchant_ids: Vec<&str> = merchant_rows.iter().map(|m| m.user_id.as_str()).collect();
+    let mut made = 0u32;
+    while made < opts.products {
+        let n = (opts.products - made).min(BATCH as u32);
+        let mut batch = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            let i = made + k;
+            let leaf = leaves[g.rng.random_range(0..leaves.len())];
+            let (brand, thing, detail) = (
+                g.pick(leaf.brands),
+                g.pick(leaf.things),
+                g.pick(leaf.details),
+            );
+            let name = format!("{brand} {thing} {detail}");
+            let description = format!(
+                "{} {} by {brand}, {detail}. {}",
+                g.pick(data::DESCRIPTION_OPENERS),
+                capitalise(thing),
+                g.pick(data::DESCRIPTION_CLOSERS)
+            );
+            let shillings = g.rng.random_range(leaf.price.0..=leaf.price.1);
+            let price_cents = (shillings / 10 * 10).max(10) * 100;
+            let stock = if g.rng.random_range(0..100) < 8 {
+                0
+            } else {
+                g.rng.random_range(1..=200)
+            };
+            let active = g.rng.random_range(0..100) >= 3;
+            let at = BASE_MS + 7_200_000 + i64::from(i) * 30_000;
+            let merchant = merchant_ids[g.rng.random_range(0..merchant_ids.len())];
+            let product_id = g.id(at);
+            let image = if shared {
+                let (key, url, bytes) = &shared_images[leaf.name];
+                (g.id(at), key.clone(), url.clone(), *bytes)
+            } else {
+                let image_id = g.id(at);
+                let bytes = placeholder::png(320, 240, leaf.colour, u64::from(i) ^ opts.seed)
+                    .map_err(|e| DemoError::Other(e.to_string()))?;
+                let stored = images
+                    .put("products", &image_id, ImageKind::Png, &bytes)
+                    .map_err(|e| DemoError::Other(e.to_string()))?;
+                (image_id, stored.key, stored.url, bytes.len() as i64)
+            };
+            batch.push((
+                product_id,
+                leaf.name,
+                merchant,
+                name,
+                description,
+                price_cents,
+                stock,
+                active,
+                at,
+                image,
+            ));
+        }
+        db.write_blocking(|c| -> Result<(), DbError> {
+            for (id, cat, merchant, name, description, price_cents, stock, active, at, image) in
+                &batch
+            {
+                catalog::insert_product(
+                    c,
+                    &NewProduct {
+                        id,
+                        merchant_id: merchant,
+                        category_id: &category_ids[cat],
+                        name,
+                        description,
+                        price_cents: *price_cents,
+                        currency,
+                        stock: *stock,
+                        is_active: *active,
+                        now: *at,
+                    },
+                )?;
+                let (image_id, key, url, bytes) = image;
+                catalog::insert_image(
+                    c,
+                    &NewImage {
+                        id: image_id,
+                        product_id: id,
+                        storage_key: key,
+                        url,
+                        content_type: ImageKind::Png.content_type(),
+                        bytes: *bytes,
+                        now: *at,
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        made += n;
+        bar.inc(u64::from(n));
+    }
+    bar.finish_and_clear();
+    // Fresh statistics for the query planner after a bulk load.
+    db.write_blocking(|c| c.execute("ANALYZE", params![]))?;
+
+    Ok(DemoSummary {
+        categories: CATEGORIES.len(),
+        merchants: merchant_rows
+            .iter()
+            .map(|m| (m.email.clone(), m.business.clone()))
+            .collect(),
+        customers: customer_rows.iter().map(|c| c.1.clone()).collect(),
+        products: opts.products,
+        admin,
+    })
+}
+
+fn insert_user(
+    c: &dyn Conn,
+    id: &str,
+    email: &str,
+    name: &str,
+    role: Role,
+    hash: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    users::insert_user(
+        c,
+        &NewUser {
+            id,
+            email,
+            password_hash: hash,
+            full_name: name,
+            phone: None,
+            role,
+            email_verified: true,
+            now: at,
+        },
+    )?;
+    Ok(())
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod http;
 pub mod ids;
@@ -32,7 +33,8 @@ pub fn app(state: AppState) -> Router {
         .merge(mail::routes::router())
         .merge(catalog::routes::router(&state))
         .merge(catalog::admin_routes::router())
-        .merge(merchants::routes::router());
+        .merge(merchants::routes::router())
+        .merge(delivery::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

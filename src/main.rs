@@ -224,9 +224,10 @@ fn demo(config: &Config, opts: &markethub::demo::DemoOptions) -> ExitCode {
         Err(e) => return fail(&e),
     };
     println!(
-        "Demo shop ready in {:.1?}: {} categories, {} merchants, {} products, {} customers.",
+        "Demo shop ready in {:.1?}: {} categories, {} hubs, {} merchants, {} products, {} customers.",
         started.elapsed(),
         summary.categories,
+        summary.hubs.len(),
         summary.merchants.len(),
         summary.products,
         summary.customers.len()

@@ -210,6 +210,18 @@ pub const CATEGORIES: &[CategorySeed] = &[
     },
 ];
 
+/// Delivery hubs: name, location, phone.
+pub const HUBS: &[(&str, &str, &str)] = &[
+    ("Nairobi CBD Hub", "Moi Avenue, Nairobi", "+254700100200"),
+    ("Westlands Hub", "Waiyaki Way, Nairobi", "+254700100201"),
+    ("Mombasa Nyali Hub", "Links Road, Mombasa", "+254700100202"),
+    (
+        "Kisumu Hub",
+        "Oginga Odinga Street, Kisumu",
+        "+254700100203",
+    ),
+];
+
 pub const BUSINESS_PLACES: &[&str] = &[
     "Nairobi", "Mombasa", "Kisumu", "Nakuru", "Eldoret", "Thika", "Nyeri", "Machakos", "Meru",
     "Kitale", "Malindi", "Naivasha", "Kericho", "Embu", "Garissa", "Kakamega",

@@ -1,5 +1,5 @@
 //! `markethub demo`: seeds a believable shop (categories, merchants with approved
-//! applications, products with generated pictures, customers, an admin) so a newcomer sees a
+//! applications, products with generated pictures, customers, hubs, an admin) so a newcomer sees a
 //! working marketplace at once, and, with larger counts, the dataset the benchmark uses.
 //! Everything (ids, names, prices, times) follows from the seed, so two runs with the same
 //! options produce the same shop. Rows are written in batched transactions.
@@ -19,6 +19,7 @@ use crate::auth::store::{self as users, NewUser};
 use crate::catalog::images::{ImageKind, ImageStore};
 use crate::catalog::store::{self as catalog, NewImage, NewProduct};
 use crate::db::{Conn, Db, DbError};
+use crate::delivery::store as hubs;
 use crate::merchants::ApplicationStatus;
 use crate::merchants::store::{self as merchants, NewApplication};
 use crate::params;
@@ -56,6 +57,7 @@ impl Default for DemoOptions {
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
     pub categories: usize,
+    pub hubs: Vec<String>,
     pub merchants: Vec<(String, String)>,
     pub customers: Vec<String>,
     pub products: u32,
@@ -145,6 +147,7 @@ pub fn seed(
     }
     let admin = format!("admin@{EMAIL_DOMAIN}");
     let admin_id = g.id(BASE_MS);
+    let hub_ids: Vec<String> = data::HUBS.iter().map(|_| g.id(BASE_MS)).collect();
     let mut merchant_rows = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for i in 1..=opts.merchants {
@@ -192,6 +195,9 @@ pub fn seed(
             &hash,
             BASE_MS,
         )?;
+        for (id, (name, location, phone)) in hub_ids.iter().zip(data::HUBS) {
+            hubs::insert_hub(c, id, name, location, phone, BASE_MS)?;
+        }
         for m in &merchant_rows {
             insert_user(
                 c,
@@ -370,6 +376,7 @@ pub fn seed(
 
     Ok(DemoSummary {
         categories: CATEGORIES.len(),
+        hubs: data::HUBS.iter().map(|h| h.0.to_owned()).collect(),
         merchants: merchant_rows
             .iter()
             .map(|m| (m.email.clone(), m.business.clone()))

@@ -77,6 +77,11 @@ async fn the_demo_shop_is_browsable_and_its_logins_work() {
     );
     let own = srv.get("/merchant/products", Some(&merchant.access)).await;
     assert!(own.body["total"].as_i64().unwrap_or(0) > 0);
+    let hubs = srv.get("/hubs", None).await;
+    assert!(
+        hubs.body["items"].as_array().map_or(0, Vec::len) >= 2,
+        "hubs to deliver through"
+    );
     let search = srv.get("/products?q=solar", None).await;
     assert_eq!(search.status, 200);
 

@@ -10,6 +10,7 @@ mod cloudinary;
 mod common;
 mod conventions;
 mod demo;
+mod hubs;
 mod images;
 mod listing;
 mod mail;

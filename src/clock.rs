@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 /// Milliseconds since the unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -12,12 +12,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Formats unix milliseconds as an RFC 3339 UTC timestamp with millisecond precision.
+/// Formats unix milliseconds as an RFC 3339 UTC timestamp with exactly three fraction
+/// digits, so timestamps have one length and sort as strings.
 pub fn to_rfc3339(ms: i64) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let nanos = i128::from(ms) * 1_000_000;
     OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
@@ -48,8 +51,9 @@ mod tests {
 
     #[test]
     fn formats_millis_as_rfc3339() {
-        assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(to_rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(to_rfc3339(1_700_000_000_500), "2023-11-14T22:13:20.500Z");
         assert!(now_ms() > 1_700_000_000_000);
     }
 }

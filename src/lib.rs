@@ -18,6 +18,7 @@ pub mod mail;
 pub mod merchants;
 pub mod server;
 pub mod state;
+pub mod text;
 
 use axum::Router;
 

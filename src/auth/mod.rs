@@ -92,19 +92,9 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Trims a display name and checks its length (1–100 characters, no control characters).
+/// A display name: 1–100 characters, trimmed, no control characters.
 pub fn normalize_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err("is required".into());
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(format!("must be at most {MAX_NAME_LEN} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(name.to_owned())
+    crate::text::line(raw, 1, MAX_NAME_LEN)
 }
 
 /// Removes spaces, dashes, dots and brackets; accepts an optional leading `+` and 7–15 digits.

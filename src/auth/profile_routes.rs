@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{User, normalize_name, normalize_phone, service, store};
 use crate::clock::now_ms;
 use crate::db::DbError;
-use crate::http::{AppError, AuthUser, ClientIp, FieldErrors, JsonBody};
+use crate::http::{AppError, AuthUser, ClientIp, FieldErrors, JsonBody, nullable};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -50,17 +50,12 @@ async fn get_profile(
     Ok(Json(load_profile(&state, user.id).await?))
 }
 
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ProfileBody {
     full_name: Option<String>,
     /// `null` or `""` removes the phone number.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "nullable")]
     phone: Option<Option<String>>,
 }
 

@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::store;
 use super::{Category, MAX_CATEGORY_DEPTH, validate_category_name};
 use crate::clock::now_ms;
 use crate::db::Conn;
-use crate::http::{AdminUser, AppError, JsonBody, Query};
+use crate::http::{AdminUser, AppError, JsonBody, Query, nullable};
 use crate::ids::{self, new_id};
 use crate::state::AppState;
 
@@ -27,17 +27,12 @@ fn not_found() -> AppError {
     AppError::not_found("category")
 }
 
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct CategoryBody {
     name: Option<String>,
     /// `null` makes the category top-level.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "nullable")]
     parent_id: Option<Option<String>>,
 }
 

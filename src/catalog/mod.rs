@@ -14,6 +14,7 @@ pub mod store;
 use serde::Serialize;
 
 use crate::clock::serde_rfc3339;
+use crate::text;
 
 pub const MAX_CATEGORY_DEPTH: i64 = 5;
 pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
@@ -103,37 +104,15 @@ pub struct ProductFilter {
 }
 
 pub fn validate_category_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    match name.chars().count() {
-        0 => Err("is required".into()),
-        n if n > 80 => Err("must be at most 80 characters".into()),
-        _ if name.chars().any(char::is_control) => {
-            Err("must not contain control characters".into())
-        }
-        _ => Ok(name.to_owned()),
-    }
+    text::line(raw, 1, 80)
 }
 
 pub fn validate_product_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    match name.chars().count() {
-        0 => Err("is required".into()),
-        1 => Err("must be at least 2 characters".into()),
-        n if n > 200 => Err("must be at most 200 characters".into()),
-        _ if name.chars().any(char::is_control) => {
-            Err("must not contain control characters".into())
-        }
-        _ => Ok(name.to_owned()),
-    }
+    text::line(raw, 2, 200)
 }
 
 pub fn validate_description(raw: &str) -> Result<String, String> {
-    let d = raw.trim();
-    if d.chars().count() > 5000 {
-        Err("must be at most 5000 characters".into())
-    } else {
-        Ok(d.to_owned())
-    }
+    text::multiline(raw, 0, 5000)
 }
 
 pub fn validate_price(cents: i64) -> Result<i64, String> {

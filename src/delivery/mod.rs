@@ -7,6 +7,7 @@ pub mod store;
 use serde::Serialize;
 
 use crate::clock::serde_rfc3339;
+use crate::text;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hub {
@@ -22,24 +23,11 @@ pub struct Hub {
 }
 
 pub fn validate_hub_name(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    match s.chars().count() {
-        0 => Err("is required".into()),
-        1 => Err("must be at least 2 characters".into()),
-        n if n > 120 => Err("must be at most 120 characters".into()),
-        _ if s.chars().any(char::is_control) => Err("must not contain control characters".into()),
-        _ => Ok(s.to_owned()),
-    }
+    text::line(raw, 2, 120)
 }
 
 pub fn validate_hub_location(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    match s.chars().count() {
-        0 => Err("is required".into()),
-        n if n > 200 => Err("must be at most 200 characters".into()),
-        _ if s.chars().any(char::is_control) => Err("must not contain control characters".into()),
-        _ => Ok(s.to_owned()),
-    }
+    text::line(raw, 1, 200)
 }
 
 #[cfg(test)]

@@ -134,6 +134,16 @@ fn data_error(path: &str, err: &serde_json::Error) -> AppError {
     AppError::validation(fields)
 }
 
+/// For `#[serde(default, deserialize_with = "nullable")]` on an `Option<Option<T>>` field:
+/// an absent field stays `None`, an explicit `null` becomes `Some(None)`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// A query string; a malformed one is a 400 naming the problem.
 pub struct Query<T>(pub T);
 

@@ -16,7 +16,7 @@ use axum::http::{Method, Uri};
 pub use auth::{AdminUser, AuthUser, CustomerUser, HubStaffUser, MerchantUser};
 pub use client_ip::ClientIp;
 pub use error::{AppError, FieldErrors};
-pub use extract::{JsonBody, JsonOrEmpty, Page, Pagination, Query};
+pub use extract::{JsonBody, JsonOrEmpty, Page, Pagination, Query, nullable};
 
 /// 404 for any path no route matches.
 pub async fn not_found(method: Method, uri: Uri) -> AppError {

@@ -8,6 +8,7 @@ pub mod store;
 use serde::Serialize;
 
 use crate::clock::serde_rfc3339;
+use crate::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,36 +63,20 @@ pub struct MerchantProfile {
     pub created_at: i64,
 }
 
-fn bounded(raw: &str, min: usize, max: usize) -> Result<String, String> {
-    let s = raw.trim();
-    let n = s.chars().count();
-    if n == 0 {
-        Err("is required".into())
-    } else if n < min {
-        Err(format!("must be at least {min} characters"))
-    } else if n > max {
-        Err(format!("must be at most {max} characters"))
-    } else if s.chars().any(|c| c.is_control() && c != '\n') {
-        Err("must not contain control characters".into())
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
 pub fn validate_business_name(raw: &str) -> Result<String, String> {
-    bounded(raw, 2, 120)
+    text::line(raw, 2, 120)
 }
 
 pub fn validate_business_description(raw: &str) -> Result<String, String> {
-    bounded(raw, 10, 2000)
+    text::multiline(raw, 10, 2000)
 }
 
 pub fn validate_location(raw: &str) -> Result<String, String> {
-    bounded(raw, 2, 200)
+    text::line(raw, 2, 200)
 }
 
 pub fn validate_note(raw: &str) -> Result<String, String> {
-    bounded(raw, 1, 1000)
+    text::multiline(raw, 1, 1000)
 }
 
 #[cfg(test)]

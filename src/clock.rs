@@ -24,6 +24,19 @@ pub fn to_rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Parses a query bound: `YYYY-MM-DD` (a UTC day; as an upper bound it means the end of that
+/// day) or an RFC 3339 timestamp. Returns unix milliseconds.
+pub fn parse_bound(s: &str, upper: bool) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok();
+    }
+    let date = time::Date::parse(s, format_description!("[year]-[month]-[day]")).ok()?;
+    let day = if upper { date.next_day()? } else { date };
+    Some(day.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
 /// Serde helpers so API structs hold `i64` millis and serialize RFC 3339 strings.
 pub mod serde_rfc3339 {
     use serde::Serializer;
@@ -55,5 +68,12 @@ mod tests {
         assert_eq!(to_rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(to_rfc3339(1_700_000_000_500), "2023-11-14T22:13:20.500Z");
         assert!(now_ms() > 1_700_000_000_000);
+        assert_eq!(parse_bound("2026-11-30", false), Some(1_795_996_800_000));
+        assert_eq!(parse_bound("2026-11-30", true), Some(1_796_083_200_000));
+        assert_eq!(
+            parse_bound("2026-11-30T01:00:00Z", false),
+            Some(1_796_000_400_000)
+        );
+        assert_eq!(parse_bound("30/11/2026", false), None);
     }
 }

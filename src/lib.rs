@@ -4,6 +4,7 @@
 //! HTTP router from the shared [`state::AppState`]; [`server`] runs it.
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,9 @@ pub mod jobs;
 pub mod logging;
 pub mod mail;
 pub mod merchants;
+pub mod money;
+pub mod orders;
+pub mod payments;
 pub mod server;
 pub mod state;
 pub mod text;
@@ -35,7 +39,13 @@ pub fn app(state: AppState) -> Router {
         .merge(catalog::routes::router(&state))
         .merge(catalog::admin_routes::router())
         .merge(merchants::routes::router())
-        .merge(delivery::routes::router());
+        .merge(delivery::routes::router())
+        .merge(delivery::hub_routes::router())
+        .merge(cart::routes::router())
+        .merge(orders::routes::router())
+        .merge(orders::merchant_routes::router())
+        .merge(orders::admin_routes::router())
+        .merge(payments::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::{Conn, DbError, Dialect, Row, Value};
+use crate::db::{Conn, DbError, Dialect, Row, Value, placeholders};
 use crate::params;
 
 use super::{Category, ImageRef, MerchantRef, Product, ProductFilter, Sort};
@@ -202,13 +202,12 @@ fn attach_images(c: &dyn Conn, products: &mut [Product]) -> Result<(), DbError> 
     if products.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (1..=products.len()).map(|i| format!("${i}")).collect();
     let ids: Vec<Value> = products.iter().map(|p| p.id.as_str().into()).collect();
     let rows = c.query(
         &format!(
             "SELECT product_id, id, url FROM product_images WHERE product_id IN ({})
              ORDER BY product_id, position, id",
-            placeholders.join(", ")
+            placeholders(1, ids.len())
         ),
         &ids,
     )?;
@@ -256,6 +255,38 @@ fn with_images(c: &dyn Conn, row: Option<Row>) -> Result<Option<Product>, DbErro
     attach_images(c, &mut products)?;
     let [product] = products;
     Ok(Some(product))
+}
+
+/// Products by id in any state, each with whether it is public (live) now: for carts,
+/// which must show a product that went away instead of dropping it.
+pub fn products_by_ids(
+    c: &dyn Conn,
+    ids: &[String],
+) -> Result<HashMap<String, (Product, bool)>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let args: Vec<Value> = ids.iter().map(|id| id.as_str().into()).collect();
+    let rows = c.query(
+        &format!(
+            "SELECT {PRODUCT_COLUMNS}, CASE WHEN {LIVE} THEN 1 ELSE 0 END
+             FROM products p WHERE p.id IN ({})",
+            placeholders(1, args.len())
+        ),
+        &args,
+    )?;
+    let mut products = Vec::with_capacity(rows.len());
+    let mut live = Vec::with_capacity(rows.len());
+    for r in &rows {
+        products.push(product_from_row(r)?);
+        live.push(r.get::<bool>(14)?);
+    }
+    attach_images(c, &mut products)?;
+    Ok(products
+        .into_iter()
+        .zip(live)
+        .map(|(p, l)| (p.id.clone(), (p, l)))
+        .collect())
 }
 
 /// The merchant's own products, newest first, in every state except deleted.

@@ -155,6 +155,14 @@ impl dyn Conn + '_ {
     }
 }
 
+/// `$start, $start+1, …` for `count` parameters, e.g. inside `IN (…)`.
+pub fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where the database lives and how it is tuned; built from the config.
 #[derive(Debug, Clone)]
 pub struct DbOptions {

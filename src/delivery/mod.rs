@@ -1,6 +1,8 @@
-//! Delivery: hubs (admin-managed places parcels are routed through). Hub staff, riders and
-//! the hub's parcels build on this (see the commerce issue).
+//! Delivery: hubs (admin-managed places parcels are routed through), their staff, their
+//! delivery partners (riders), and the hub's side of the parcel lifecycle. SQL in
+//! `store.rs`; hub and admin handlers in `routes.rs`, hub-staff handlers in `hub_routes.rs`.
 
+pub mod hub_routes;
 pub mod routes;
 pub mod store;
 
@@ -20,6 +22,32 @@ pub struct Hub {
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
     pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryPartner {
+    pub id: String,
+    pub hub_id: String,
+    pub name: String,
+    pub phone: String,
+    pub vehicle: Option<String>,
+    pub is_active: bool,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub updated_at: i64,
+}
+
+/// A member of a hub's staff, as admins list them.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffMember {
+    pub user_id: String,
+    pub email: String,
+    pub full_name: String,
+    pub hub_id: String,
+    pub is_active: bool,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub assigned_at: i64,
 }
 
 pub fn validate_hub_name(raw: &str) -> Result<String, String> {

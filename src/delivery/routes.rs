@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::store;
-use super::{Hub, validate_hub_location, validate_hub_name};
-use crate::auth::normalize_phone;
+use super::{Hub, StaffMember, validate_hub_location, validate_hub_name};
+use crate::auth::{Role, normalize_phone, store as users};
 use crate::clock::now_ms;
-use crate::http::{AdminUser, AppError, FieldErrors, JsonBody};
+use crate::http::{AdminUser, AppError, FieldErrors, JsonBody, Query};
 use crate::ids::{self, new_id};
 use crate::state::AppState;
 
@@ -21,6 +21,83 @@ pub fn router() -> Router<AppState> {
         .route("/hubs", get(public_list))
         .route("/admin/hubs", get(admin_list).post(create))
         .route("/admin/hubs/{id}", put(update).get(admin_get))
+        .route("/admin/hub-staff", get(list_staff).post(assign_staff))
+}
+
+#[derive(Deserialize)]
+struct StaffQuery {
+    hub_id: Option<String>,
+}
+
+async fn list_staff(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<StaffQuery>,
+) -> Result<Json<Value>, AppError> {
+    let hub = q.hub_id.filter(|h| !h.trim().is_empty());
+    let items = state
+        .db
+        .read(move |c| store::list_staff(c, hub.as_deref()))
+        .await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StaffBody {
+    user_id: String,
+    hub_id: String,
+}
+
+/// Makes a customer (or an existing staff member, to move them) staff of a hub.
+async fn assign_staff(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    JsonBody(body): JsonBody<StaffBody>,
+) -> Result<(StatusCode, Json<StaffMember>), AppError> {
+    let mut e = FieldErrors::new();
+    let (user_id, hub_id) = (
+        body.user_id.trim().to_owned(),
+        body.hub_id.trim().to_owned(),
+    );
+    if !ids::is_valid(&user_id) {
+        e.add("user_id", "must be a user id");
+    }
+    if !ids::is_valid(&hub_id) {
+        e.add("hub_id", "must be a hub id");
+    }
+    e.finish()?;
+    let member = state
+        .db
+        .write(move |c| {
+            let user = users::find_user(c, &user_id)?
+                .ok_or_else(|| AppError::invalid_field("user_id", "does not exist"))?;
+            match store::find_hub(c, &hub_id)? {
+                Some(h) if h.is_active => {}
+                _ => {
+                    return Err(AppError::invalid_field(
+                        "hub_id",
+                        "does not exist or is not active",
+                    ));
+                }
+            }
+            if !user.is_active || !matches!(user.role, Role::Customer | Role::HubStaff) {
+                return Err(AppError::conflict(
+                    "user_not_eligible",
+                    "only an active customer or hub staff member can be assigned to a hub",
+                ));
+            }
+            let now = now_ms();
+            users::set_role(c, &user_id, Role::HubStaff, now)?;
+            store::assign_staff(c, &user_id, &hub_id, now)?;
+            store::list_staff(c, Some(&hub_id))?
+                .into_iter()
+                .find(|m| m.user_id == user_id)
+                .ok_or_else(|| AppError::not_found("staff member"))
+        })
+        .await?;
+    tracing::info!(user_id = %member.user_id, hub_id = %member.hub_id, "hub staff assigned");
+    Ok((StatusCode::CREATED, Json(member)))
 }
 
 fn not_found() -> AppError {

@@ -16,6 +16,8 @@ pub struct AppError {
     pub code: &'static str,
     pub message: String,
     pub fields: BTreeMap<String, String>,
+    /// Machine-readable specifics (e.g. the items that failed a checkout).
+    pub details: Option<serde_json::Value>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -30,6 +32,8 @@ struct Body<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     fields: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
 }
 
 impl AppError {
@@ -39,8 +43,15 @@ impl AppError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            details: None,
             retry_after_secs: None,
         }
+    }
+
+    /// Adds machine-readable specifics, sent as `error.details`.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -153,6 +164,7 @@ impl IntoResponse for AppError {
                 code: self.code,
                 message: &self.message,
                 fields: &self.fields,
+                details: self.details.as_ref(),
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();

@@ -112,6 +112,85 @@ pub mod templates {
         }
     }
 
+    /// `lines`: (product name, quantity).
+    pub fn order_placed(
+        to: &str,
+        name: &str,
+        order_id: &str,
+        total: &str,
+        lines: &[(String, i64)],
+    ) -> Mail {
+        let list: String = lines
+            .iter()
+            .map(|(n, q)| format!("  - {q} × {n}\n"))
+            .collect();
+        Mail {
+            kind: "order_placed",
+            to: to.to_owned(),
+            subject: format!("Your MarketHub order {}", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nThank you for your order {order_id}.\n\n{list}\nTotal: {total}\n\n\
+                 We will tell you as each seller prepares and ships your items.\n"
+            ),
+        }
+    }
+
+    pub fn merchant_new_order(
+        to: &str,
+        business: &str,
+        sub_order_id: &str,
+        subtotal: &str,
+        lines: &[(String, i64)],
+    ) -> Mail {
+        let list: String = lines
+            .iter()
+            .map(|(n, q)| format!("  - {q} × {n}\n"))
+            .collect();
+        Mail {
+            kind: "merchant_new_order",
+            to: to.to_owned(),
+            subject: format!("New order {} for {business}", short(sub_order_id)),
+            body: format!(
+                "Hello {business},\n\nYou have a new order ({sub_order_id}):\n\n{list}\nSubtotal: {subtotal}\n\n\
+                 Please confirm it and ship it to the hub.\n"
+            ),
+        }
+    }
+
+    pub fn order_status(
+        to: &str,
+        name: &str,
+        order_id: &str,
+        business: &str,
+        status: &str,
+    ) -> Mail {
+        let what = status.replace('_', " ");
+        Mail {
+            kind: "order_status",
+            to: to.to_owned(),
+            subject: format!("Order {}: {what}", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nThe items from {business} in your order {order_id} are now: {what}.\n"
+            ),
+        }
+    }
+
+    pub fn order_cancelled(to: &str, name: &str, order_id: &str) -> Mail {
+        Mail {
+            kind: "order_cancelled",
+            to: to.to_owned(),
+            subject: format!("Order {} cancelled", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nYour order {order_id} has been cancelled as you asked.\n"
+            ),
+        }
+    }
+
+    /// The last 8 characters of an id, for subjects.
+    fn short(id: &str) -> &str {
+        &id[id.len().saturating_sub(8)..]
+    }
+
     pub fn password_changed(to: &str, name: &str) -> Mail {
         Mail {
             kind: "password_changed",

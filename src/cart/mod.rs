@@ -1,0 +1,72 @@
+//! The cart: one per customer, a line per product. Prices are shown live (the current
+//! price); a line whose product went inactive or ran short of stock is flagged, never
+//! silently dropped. SQL in `store.rs`, handlers in `routes.rs`.
+
+pub mod routes;
+pub mod store;
+
+use serde::Serialize;
+
+use crate::catalog::Product;
+
+pub const MAX_QUANTITY: i64 = 1000;
+
+/// Why a cart line cannot be bought as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineProblem {
+    /// Deactivated, deleted, or its merchant is no longer active.
+    Unavailable,
+    OutOfStock,
+    /// Fewer units in stock than the line asks for.
+    InsufficientStock,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CartLine {
+    pub id: String,
+    pub product: Product,
+    pub quantity: i64,
+    pub line_total_cents: i64,
+    pub available: bool,
+    pub problem: Option<LineProblem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CartView {
+    pub items: Vec<CartLine>,
+    /// Sum of the lines that can be bought now.
+    pub total_cents: i64,
+    pub currency: String,
+    pub item_count: i64,
+    pub has_problems: bool,
+}
+
+/// What is wrong with buying `quantity` of a product, if anything.
+pub fn line_problem(live: bool, stock: i64, quantity: i64) -> Option<LineProblem> {
+    if !live {
+        Some(LineProblem::Unavailable)
+    } else if stock == 0 {
+        Some(LineProblem::OutOfStock)
+    } else if stock < quantity {
+        Some(LineProblem::InsufficientStock)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_are_named() {
+        assert_eq!(line_problem(true, 5, 5), None);
+        assert_eq!(line_problem(false, 5, 1), Some(LineProblem::Unavailable));
+        assert_eq!(line_problem(true, 0, 1), Some(LineProblem::OutOfStock));
+        assert_eq!(
+            line_problem(true, 2, 3),
+            Some(LineProblem::InsufficientStock)
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Customer order handlers: checkout (`POST /orders`, with `Idempotency-Key`), own orders,
+//! and cancellation.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::service::{self, CheckoutInput};
+use super::store::{self, OrderFilter};
+use super::{OrderView, PaymentMethod};
+use crate::auth::normalize_phone;
+use crate::clock::parse_bound;
+use crate::http::{AppError, CustomerUser, FieldErrors, JsonBody, Page, Pagination};
+use crate::ids;
+use crate::state::AppState;
+use crate::text;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(checkout).get(list))
+        .route("/orders/{id}", get(show))
+        .route("/orders/{id}/cancel", post(cancel))
+}
+
+/// `?from=&to=` as unix-millisecond bounds (`to` inclusive of its whole day).
+pub fn date_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), AppError> {
+    let parse =
+        |v: Option<&str>, upper: bool, name: &str| match v.map(str::trim).filter(|s| !s.is_empty())
+        {
+            Some(s) => parse_bound(s, upper).map(Some).ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_query",
+                    format!("{name} must be YYYY-MM-DD or an RFC 3339 time"),
+                )
+            }),
+            None => Ok(None),
+        };
+    let (f, t) = (parse(from, false, "from")?, parse(to, true, "to")?);
+    if let (Some(f), Some(t)) = (f, t)
+        && f >= t
+    {
+        return Err(AppError::bad_request(
+            "invalid_query",
+            "from must be before to",
+        ));
+    }
+    Ok((f, t))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CheckoutBody {
+    payment_method: String,
+    hub_id: String,
+    delivery_address: String,
+    phone: String,
+}
+
+fn validate(b: CheckoutBody) -> Result<CheckoutInput, AppError> {
+    let mut e = FieldErrors::new();
+    let method = match PaymentMethod::parse(b.payment_method.trim()) {
+        Some(m) => Some(m),
+        None if b.payment_method.trim().is_empty() => {
+            e.add("payment_method", "is required");
+            None
+        }
+        None => {
+            e.add("payment_method", "must be mpesa or cod");
+            None
+        }
+    };
+    let hub_id = b.hub_id.trim().to_owned();
+    if hub_id.is_empty() {
+        e.add("hub_id", "is required");
+    } else if !ids::is_valid(&hub_id) {
+        e.add("hub_id", "does not exist or is not accepting parcels");
+    }
+    let address = e.check(
+        "delivery_address",
+        text::multiline(&b.delivery_address, 5, 500),
+    );
+    let phone = if b.phone.trim().is_empty() {
+        e.add("phone", "is required");
+        None
+    } else {
+        e.check("phone", normalize_phone(&b.phone))
+    };
+    e.finish()?;
+    match (method, address, phone) {
+        (Some(payment_method), Some(delivery_address), Some(phone)) => Ok(CheckoutInput {
+            payment_method,
+            hub_id,
+            delivery_address,
+            phone,
+        }),
+        _ => Err(AppError::internal("validated fields missing")),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v.to_str().map(str::trim).unwrap_or("");
+    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AppError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 100 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn checkout(
+    State(state): State<AppState>,
+    CustomerUser(u): CustomerUser,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CheckoutBody>,
+) -> Result<Response, AppError> {
+    let key = idempotency_key(&headers)?;
+    let input = validate(body)?;
+    let (order, replayed) = state
+        .db
+        .write(move |c| service::checkout(c, &u.id, &input, key.as_deref()))
+        .await?;
+    if !replayed {
+        state.mail.wake();
+        tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order placed");
+    }
+    let mut resp = (StatusCode::CREATED, Json(order)).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    CustomerUser(u): CustomerUser,
+    page: Pagination,
+) -> Result<Json<Page<OrderView>>, AppError> {
+    let filter = OrderFilter {
+        customer_id: Some(u.id),
+        ..OrderFilter::default()
+    };
+    let (items, total) = state
+        .db
+        .read(move |c| {
+            let (ids, total) = store::list_orders(c, &filter, page.limit(), page.offset())?;
+            Ok::<_, AppError>((store::load_orders(c, &ids)?, total))
+        })
+        .await?;
+    Ok(Json(page.page(items, total)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    CustomerUser(u): CustomerUser,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let not_found = || AppError::not_found("order");
+    if !ids::is_valid(&id) {
+        return Err(not_found());
+    }
+    let order = state.db.read(move |c| service::load(c, &id)).await?;
+    if order.customer_id != u.id {
+        return Err(not_found());
+    }
+    Ok(Json(order))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    CustomerUser(u): CustomerUser,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    if !ids::is_valid(&id) {
+        return Err(AppError::not_found("order"));
+    }
+    let order = state
+        .db
+        .write(move |c| service::cancel_order(c, &id, &u.id))
+        .await?;
+    state.mail.wake();
+    Ok(Json(order))
+}

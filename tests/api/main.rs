@@ -3,18 +3,24 @@
 
 mod admin_users;
 mod auth_flows;
+mod cart;
 mod categories;
+mod checkout;
 mod cli;
 #[cfg(feature = "cloudinary")]
 mod cloudinary;
 mod common;
 mod conventions;
 mod demo;
+mod hub_delivery;
 mod hubs;
 mod images;
+mod lifecycle;
 mod listing;
 mod mail;
+mod market;
 mod merchants;
+mod order_views;
 mod passwords;
 mod products;
 mod profile;

@@ -333,15 +333,25 @@ async fn delete_product(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     check_id(&id)?;
-    let deleted = state
+    let removed_files = state
         .db
-        .write(move |c| store::soft_delete_product(c, &id, &m.id, now_ms()))
+        .write(move |c| {
+            if store::find_own_product(c, &id, &m.id)?.is_none() {
+                return Err(not_found());
+            }
+            if store::was_ordered(c, &id)? {
+                // Order history points at it: hide it, keep the row.
+                store::soft_delete_product(c, &id, &m.id, now_ms())?;
+                Ok(Vec::new())
+            } else {
+                Ok(store::hard_delete_product(c, &id)?)
+            }
+        })
         .await?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found())
+    for key in removed_files {
+        remove_stored(&state, key).await;
     }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn multipart_error(e: MultipartError) -> AppError {

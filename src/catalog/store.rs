@@ -471,6 +471,48 @@ pub fn update_product(
     Ok(n == 1)
 }
 
+/// True when any order contains the product.
+pub fn was_ordered(c: &dyn Conn, product_id: &str) -> Result<bool, DbError> {
+    let n: i64 = c.query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM order_items WHERE product_id = $1 LIMIT 1) AS any_item",
+        params![product_id],
+    )?;
+    Ok(n > 0)
+}
+
+/// Deletes a never-ordered product with its cart lines and image rows. Returns the storage
+/// keys no other image row uses any more, for the caller to remove after commit.
+pub fn hard_delete_product(c: &dyn Conn, product_id: &str) -> Result<Vec<String>, DbError> {
+    let keys: Vec<String> = c
+        .query(
+            "SELECT DISTINCT storage_key FROM product_images WHERE product_id = $1",
+            params![product_id],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
+    c.execute(
+        "DELETE FROM cart_items WHERE product_id = $1",
+        params![product_id],
+    )?;
+    c.execute(
+        "DELETE FROM product_images WHERE product_id = $1",
+        params![product_id],
+    )?;
+    c.execute("DELETE FROM products WHERE id = $1", params![product_id])?;
+    let mut unused = Vec::new();
+    for key in keys {
+        let n: i64 = c.query_scalar(
+            "SELECT COUNT(*) FROM product_images WHERE storage_key = $1",
+            params![key.as_str()],
+        )?;
+        if n == 0 {
+            unused.push(key);
+        }
+    }
+    Ok(unused)
+}
+
 /// Soft-deletes the merchant's own product (kept for order history, hidden everywhere).
 pub fn soft_delete_product(
     c: &dyn Conn,

@@ -227,3 +227,70 @@ async fn a_merchant_role_without_a_profile_cannot_sell() {
         .await;
     assert_eq!((r.status, r.code()), (409, "merchant_profile_missing"));
 }
+
+#[tokio::test]
+async fn deleting_is_hard_for_never_ordered_products_and_soft_for_ordered_ones() {
+    let srv = TestServer::start().await;
+    let m = crate::market::Market::new(&srv).await;
+    // The mug was never ordered: it goes completely, with its picture and cart lines.
+    let img = crate::images::upload(
+        &srv,
+        &m.merchant_a,
+        &m.mug,
+        crate::images::PNG.to_vec(),
+        "mug.png",
+        "image/png",
+    )
+    .await;
+    let key = img.body["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("/media/")
+        .to_owned();
+    assert!(srv.dir.path().join("uploads").join(&key).exists());
+    m.add(&srv, &m.other_customer, &m.mug, 1).await;
+    let r = srv
+        .delete(
+            &format!("/merchant/products/{}", m.mug),
+            Some(&m.merchant_a.access),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        !srv.dir.path().join("uploads").join(&key).exists(),
+        "its picture is removed"
+    );
+    assert_eq!(
+        srv.get("/cart", Some(&m.other_customer.access)).await.body["items"],
+        json!([])
+    );
+
+    // The tea was ordered: it is hidden but the order keeps showing it.
+    let order = m.order(&srv, "cod").await;
+    let r = srv
+        .delete(
+            &format!("/merchant/products/{}", m.tea),
+            Some(&m.merchant_a.access),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        srv.get(&format!("/products/{}", m.tea), None).await.status,
+        404
+    );
+    let id = order["id"].as_str().unwrap_or("");
+    let seen = srv
+        .get(&format!("/orders/{id}"), Some(&m.customer.access))
+        .await;
+    assert_eq!(seen.status, 200);
+    let names: Vec<String> = seen.body["sub_orders"]
+        .as_array()
+        .map(|subs| {
+            subs.iter()
+                .flat_map(|s| s["items"].as_array().cloned().unwrap_or_default())
+                .map(|i| i["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(names.contains(&"Kericho tea 500g".to_owned()));
+}

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CONFIG_FILE: &str = "markethub.toml";
 /// File in the data directory holding the generated development JWT secret.
 pub const DEV_SECRET_FILE: &str = "jwt_secret";
+/// File in the data directory holding the generated development M-Pesa callback secret.
+pub const DEV_CALLBACK_SECRET_FILE: &str = "mpesa_callback_secret";
 /// Minimum length of a production JWT secret.
 pub const MIN_SECRET_LEN: usize = 32;
 /// Values that count as "not set" for a secret: the placeholders of our examples.
@@ -54,6 +56,55 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub uploads: UploadsConfig,
     pub cloudinary: CloudinaryConfig,
+    pub payments: PaymentsConfig,
+    pub mpesa: MpesaConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    /// Built-in stand-in for demos and tests: a push "completes" after a delay.
+    Simulator,
+    /// Safaricom Daraja (needs the `mpesa` cargo feature and `[mpesa]` credentials).
+    Daraja,
+    /// No M-Pesa: checkout offers cash on delivery only.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    pub gateway: GatewayKind,
+    /// Secret path segment of the callback URLs Daraja posts to. Required in production;
+    /// in development an empty value means one generated into `<data_dir>/mpesa_callback_secret`.
+    pub callback_secret: String,
+    /// Public base URL of this server as Daraja reaches it; empty means `public_url`.
+    pub callback_base_url: String,
+    /// A failed or cancelled payment releases its order (and stock) after this long.
+    pub release_after_secs: u64,
+    /// Payments still pending after this long are settled by an STK query.
+    pub reconcile_after_secs: u64,
+    pub reconcile_interval_secs: u64,
+    /// Simulator: how long until the simulated customer answers the push.
+    pub simulator_delay_ms: u64,
+    /// Simulator: the ResultCode it answers with (0 success, 1032 cancelled, 1 no funds…).
+    pub simulator_result_code: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MpesaConfig {
+    pub base_url: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub shortcode: String,
+    pub passkey: String,
+    /// `CustomerPayBillOnline` (paybill) or `CustomerBuyGoodsOnline` (till).
+    pub transaction_type: String,
+    /// B2C refunds: the initiator and its encrypted credential.
+    pub initiator_name: String,
+    pub security_credential: String,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,6 +242,8 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             uploads: UploadsConfig::default(),
             cloudinary: CloudinaryConfig::default(),
+            payments: PaymentsConfig::default(),
+            mpesa: MpesaConfig::default(),
         }
     }
 }
@@ -287,6 +340,37 @@ impl Default for CloudinaryConfig {
             api_secret: String::new(),
             base_url: "https://api.cloudinary.com".into(),
             folder: "markethub".into(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            gateway: GatewayKind::Simulator,
+            callback_secret: String::new(),
+            callback_base_url: String::new(),
+            release_after_secs: 900,
+            reconcile_after_secs: 90,
+            reconcile_interval_secs: 30,
+            simulator_delay_ms: 1500,
+            simulator_result_code: 0,
+        }
+    }
+}
+
+impl Default for MpesaConfig {
+    fn default() -> Self {
+        MpesaConfig {
+            base_url: "https://sandbox.safaricom.co.ke".into(),
+            consumer_key: String::new(),
+            consumer_secret: String::new(),
+            shortcode: "174379".into(),
+            passkey: String::new(),
+            transaction_type: "CustomerPayBillOnline".into(),
+            initiator_name: String::new(),
+            security_credential: String::new(),
             timeout_secs: 30,
         }
     }
@@ -483,6 +567,54 @@ impl Config {
                 );
             }
         }
+        let p = &self.payments;
+        if p.reconcile_interval_secs == 0 || p.reconcile_after_secs == 0 {
+            problems.push(
+                "payments: reconcile_after_secs and reconcile_interval_secs must be at least 1"
+                    .into(),
+            );
+        }
+        if !p.callback_secret.is_empty() && p.callback_secret.len() < 16 {
+            problems.push("payments.callback_secret: must be at least 16 characters".into());
+        }
+        if p.callback_secret
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            problems.push(
+                "payments.callback_secret: only letters, digits, - and _ (it is a URL segment)"
+                    .into(),
+            );
+        }
+        if p.gateway == GatewayKind::Daraja {
+            if cfg!(not(feature = "mpesa")) {
+                problems.push(
+                    "payments.gateway: \"daraja\" needs a build with the `mpesa` feature".into(),
+                );
+            }
+            let m = &self.mpesa;
+            for (name, v) in [
+                ("mpesa.consumer_key", &m.consumer_key),
+                ("mpesa.consumer_secret", &m.consumer_secret),
+                ("mpesa.shortcode", &m.shortcode),
+                ("mpesa.passkey", &m.passkey),
+            ] {
+                if v.trim().is_empty() {
+                    problems.push(format!(
+                        "{name}: required when payments.gateway = \"daraja\""
+                    ));
+                }
+            }
+            if !matches!(
+                m.transaction_type.as_str(),
+                "CustomerPayBillOnline" | "CustomerBuyGoodsOnline"
+            ) {
+                problems.push(
+                    "mpesa.transaction_type: CustomerPayBillOnline or CustomerBuyGoodsOnline"
+                        .into(),
+                );
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             problems.push(format!(
                 "log.level: {:?} is not a valid filter",
@@ -496,6 +628,18 @@ impl Config {
                      (set MARKETHUB_AUTH__JWT_SECRET); refusing to start with a default secret"
                         .into(),
                 );
+            }
+            if self.payments.gateway == GatewayKind::Simulator {
+                problems.push(
+                    "payments.gateway: the simulator would mark orders paid without money; set \
+                     \"daraja\" or \"disabled\" in production"
+                        .into(),
+                );
+            }
+            if self.payments.gateway == GatewayKind::Daraja
+                && is_placeholder_secret(&self.payments.callback_secret)
+            {
+                problems.push("payments.callback_secret: production needs a random secret".into());
             }
             if self.http.cors_origins.iter().any(|o| o.trim() == "*") {
                 problems.push(
@@ -551,26 +695,56 @@ impl Config {
     /// The JWT secret to use: the configured one, or (development only) the generated one
     /// persisted in the data directory so tokens survive restarts.
     pub fn resolve_jwt_secret(&self) -> Result<String, ConfigError> {
-        if !is_placeholder_secret(&self.auth.jwt_secret) {
-            return Ok(self.auth.jwt_secret.clone());
+        self.resolve_secret(&self.auth.jwt_secret, DEV_SECRET_FILE, "auth.jwt_secret")
+    }
+
+    /// The secret path segment of the M-Pesa callback URLs: the configured one, or
+    /// (development only) one generated once into the data directory.
+    pub fn resolve_callback_secret(&self) -> Result<String, ConfigError> {
+        self.resolve_secret(
+            &self.payments.callback_secret,
+            DEV_CALLBACK_SECRET_FILE,
+            "payments.callback_secret",
+        )
+    }
+
+    fn resolve_secret(
+        &self,
+        configured: &str,
+        file: &str,
+        name: &str,
+    ) -> Result<String, ConfigError> {
+        if !is_placeholder_secret(configured) {
+            return Ok(configured.to_owned());
         }
         if self.environment == Environment::Production {
-            return Err(ConfigError::Invalid(vec![
-                "auth.jwt_secret: not set".into(),
-            ]));
+            return Err(ConfigError::Invalid(vec![format!("{name}: not set")]));
         }
-        let path = self.data_dir.join(DEV_SECRET_FILE);
+        let path = self.data_dir.join(file);
         match std::fs::read_to_string(&path) {
             Ok(s) if s.trim().len() >= MIN_SECRET_LEN => return Ok(s.trim().to_owned()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ConfigError::Io(format!("reading {}", path.display()), e)),
         }
-        let secret = crate::auth::tokens::random_token(48);
+        let secret = crate::auth::tokens::random_token(32);
         write_private_file(&path, &secret)
             .map_err(|e| ConfigError::Io(format!("writing {}", path.display()), e))?;
-        tracing::info!(path = %path.display(), "generated a development JWT secret");
+        tracing::info!(path = %path.display(), "generated a development {name}");
         Ok(secret)
+    }
+
+    /// Base URL Daraja posts callbacks to.
+    pub fn callback_base_url(&self) -> String {
+        if self.payments.callback_base_url.trim().is_empty() {
+            self.public_url()
+        } else {
+            self.payments
+                .callback_base_url
+                .trim()
+                .trim_end_matches('/')
+                .to_owned()
+        }
     }
 
     /// The effective configuration as TOML with secrets masked (`markethub config check`).
@@ -580,6 +754,10 @@ impl Config {
         c.mail.smtp_url = mask_url_password(&c.mail.smtp_url);
         c.database.url = mask_url_password(&c.database.url);
         c.cloudinary.api_secret = mask(&c.cloudinary.api_secret);
+        c.payments.callback_secret = mask(&c.payments.callback_secret);
+        c.mpesa.consumer_secret = mask(&c.mpesa.consumer_secret);
+        c.mpesa.passkey = mask(&c.mpesa.passkey);
+        c.mpesa.security_credential = mask(&c.mpesa.security_credential);
         toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# could not render: {e}\n"))
     }
 }
@@ -753,6 +931,16 @@ mod tests {
             assert!(err.contains("wildcard"), "{err}");
 
             jail.set_env("MARKETHUB_HTTP__CORS_ORIGINS", "[https://shop.example]");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("payments.gateway"),
+                "the payment simulator is refused: {err}"
+            );
+
+            jail.set_env("MARKETHUB_PAYMENTS__GATEWAY", "disabled");
             assert!(Config::load(None).is_ok());
             Ok(())
         });

@@ -104,6 +104,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Io(format!("creating {}", config.data_dir.display()), e))?;
     let lock = DataDirLock::acquire(&config.data_dir)?;
     let secret = config.resolve_jwt_secret()?;
+    let callback_secret = config.resolve_callback_secret()?;
     let opts = config.db_options();
     let (db, status) = tokio::task::spawn_blocking(move || Db::open(&opts))
         .await
@@ -113,14 +114,15 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }
     let listen = config.listen.clone();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let state = AppState::new(config, db, &secret).map_err(ServerError::Startup)?;
+    let state =
+        AppState::new(config, db, &secret, &callback_secret).map_err(ServerError::Startup)?;
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| ServerError::Io(format!("binding {listen}"), e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Io("reading the bound address".into(), e))?;
-    let shutdown = CancellationToken::new();
+    let shutdown = state.shutdown.clone();
     let jobs = crate::jobs::spawn(&state, &shutdown);
     let app = crate::app(state.clone());
     let task = tokio::spawn(serve(

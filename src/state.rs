@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenKeys;
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimits;
 use crate::mail::MailSignal;
+use crate::payments::gateway::MpesaGateway;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -24,10 +26,21 @@ pub struct AppState {
     pub mail: MailSignal,
     pub trusted_proxies: Arc<[IpNet]>,
     pub images: Arc<dyn ImageStore>,
+    /// `None` when M-Pesa is disabled.
+    pub mpesa: Option<Arc<dyn MpesaGateway>>,
+    /// The secret segment of the M-Pesa callback URLs.
+    pub callback_secret: Arc<str>,
+    /// Cancelled when the server stops; background work started by requests watches it.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, jwt_secret: &str) -> Result<Self, String> {
+    pub fn new(
+        config: Config,
+        db: Db,
+        jwt_secret: &str,
+        callback_secret: &str,
+    ) -> Result<Self, String> {
         let tokens = TokenKeys::new(jwt_secret, config.auth.access_token_ttl_secs)
             .map_err(|e| format!("auth.jwt_secret: {e}"))?;
         let hasher = PasswordHasher::new(
@@ -35,8 +48,12 @@ impl AppState {
             Duration::from_secs(config.auth.hash_queue_timeout_secs),
         );
         let images = images::store_from_config(&config)?;
+        let mpesa = crate::payments::gateway_from_config(&config)?;
         Ok(AppState {
             images,
+            mpesa,
+            callback_secret: callback_secret.into(),
+            shutdown: CancellationToken::new(),
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             limits: Arc::new(RateLimits::new(&config.rate_limit)),

@@ -91,7 +91,7 @@ CREATE TABLE sub_order_events (
     sub_order_id  TEXT    NOT NULL REFERENCES sub_orders (id),
     from_status   TEXT,
     to_status     TEXT    NOT NULL,
-    actor_id      TEXT    NOT NULL REFERENCES users (id),
+    actor_id      TEXT    REFERENCES users (id),     -- NULL for the system (e.g. payment release)
     actor_role    TEXT    NOT NULL,
     note          TEXT,
     created_at    INTEGER NOT NULL

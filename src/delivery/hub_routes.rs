@@ -326,7 +326,7 @@ async fn move_parcel(
         .write(move |c| {
             let sub = own_parcel(c, &u.id, &id)?;
             let mover = Mover {
-                actor_id: &u.id,
+                actor_id: Some(&u.id),
                 actor: Actor::HubStaff,
                 notify_customer: true,
             };

@@ -1,4 +1,5 @@
-//! Background jobs that run beside the HTTP server until shutdown: the mail sender and
+//! Background jobs that run beside the HTTP server until shutdown: the mail sender, M-Pesa
+//! reconciliation (stale pushes queried, failed payments' orders released), and
 //! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions, and
 //! delivered mail older than 90 days).
 
@@ -31,6 +32,7 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
             shutdown.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), shutdown.clone())),
+        tokio::spawn(crate::payments::mpesa::run(state.clone(), shutdown.clone())),
     ]
 }
 

@@ -186,6 +186,49 @@ pub mod templates {
         }
     }
 
+    pub fn payment_received(
+        to: &str,
+        name: &str,
+        order_id: &str,
+        amount: &str,
+        receipt: Option<&str>,
+    ) -> Mail {
+        let receipt = receipt
+            .map(|r| format!(" (M-Pesa receipt {r})"))
+            .unwrap_or_default();
+        Mail {
+            kind: "payment_received",
+            to: to.to_owned(),
+            subject: format!("Payment received for order {}", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nWe received {amount}{receipt} for your order {order_id}. Thank you!\n"
+            ),
+        }
+    }
+
+    pub fn payment_failed(to: &str, name: &str, order_id: &str, why: &str) -> Mail {
+        Mail {
+            kind: "payment_failed",
+            to: to.to_owned(),
+            subject: format!("Payment for order {} did not go through", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nThe M-Pesa payment for your order {order_id} did not go through ({why}).\n\
+                 You can try again from your order; unpaid orders are released after a while.\n"
+            ),
+        }
+    }
+
+    pub fn order_released(to: &str, name: &str, order_id: &str) -> Mail {
+        Mail {
+            kind: "order_released",
+            to: to.to_owned(),
+            subject: format!("Order {} released", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nYour order {order_id} was not paid in time and has been released.\n"
+            ),
+        }
+    }
+
     /// The last 8 characters of an id, for subjects.
     fn short(id: &str) -> &str {
         &id[id.len().saturating_sub(8)..]

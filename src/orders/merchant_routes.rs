@@ -120,7 +120,7 @@ async fn move_status(
         .write(move |c| {
             let sub = own(c, &m.id, &id)?;
             let mover = Mover {
-                actor_id: &m.id,
+                actor_id: Some(&m.id),
                 actor: Actor::Merchant,
                 notify_customer: true,
             };

@@ -38,6 +38,8 @@ pub enum Actor {
     HubStaff,
     Customer,
     Admin,
+    /// MarketHub itself, e.g. releasing an order whose payment failed.
+    System,
 }
 
 impl Actor {
@@ -47,6 +49,7 @@ impl Actor {
             Actor::HubStaff => "hub_staff",
             Actor::Customer => "customer",
             Actor::Admin => "admin",
+            Actor::System => "system",
         }
     }
 }
@@ -105,7 +108,7 @@ impl SubStatus {
             .iter()
             .filter(|(to, owner)| match actor {
                 Actor::Admin => true,
-                Actor::Customer => *to == SubStatus::Cancelled,
+                Actor::Customer | Actor::System => *to == SubStatus::Cancelled,
                 _ => *owner == actor,
             })
             .map(|(to, _)| *to)
@@ -289,7 +292,8 @@ pub struct ItemView {
 pub struct EventView {
     pub from_status: Option<String>,
     pub to_status: String,
-    pub actor_id: String,
+    /// `None` for system actions.
+    pub actor_id: Option<String>,
     pub actor_role: String,
     pub note: Option<String>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]

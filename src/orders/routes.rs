@@ -125,6 +125,12 @@ async fn checkout(
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
     let input = validate(body)?;
+    if input.payment_method == PaymentMethod::Mpesa && state.mpesa.is_none() {
+        return Err(AppError::invalid_field(
+            "payment_method",
+            "M-Pesa is not available here; choose cod",
+        ));
+    }
     let (order, replayed) = state
         .db
         .write(move |c| service::checkout(c, &u.id, &input, key.as_deref()))

@@ -192,7 +192,7 @@ pub fn checkout(
             &sub_id,
             None,
             SubStatus::Pending,
-            customer_id,
+            Some(customer_id),
             Actor::Customer.as_str(),
             None,
             now,
@@ -260,7 +260,8 @@ pub fn load(c: &dyn Conn, order_id: &str) -> Result<OrderView, AppError> {
 
 /// Who is moving a sub-order, and whether the customer hears about it step by step.
 pub struct Mover<'a> {
-    pub actor_id: &'a str,
+    /// `None` for the system.
+    pub actor_id: Option<&'a str>,
     pub actor: Actor,
     pub notify_customer: bool,
 }
@@ -359,8 +360,8 @@ pub fn transition(
     Ok(())
 }
 
-/// Re-derives and stores the master status; a fully cancelled order's pending payment is
-/// cancelled too.
+/// Re-derives and stores the master status; a fully cancelled order's open (pending or
+/// failed) payment is cancelled too.
 pub fn recompute(c: &dyn Conn, order_id: &str, now: i64) -> Result<OrderStatus, DbError> {
     let Some(head) = store::order_head(c, order_id)? else {
         return Ok(OrderStatus::Cancelled);
@@ -370,7 +371,9 @@ pub fn recompute(c: &dyn Conn, order_id: &str, now: i64) -> Result<OrderStatus, 
         .map(|s| s.status)
         .collect();
     let mut payment = head.payment_status;
-    if subs.iter().all(|s| *s == SubStatus::Cancelled) && payment == PaymentStatus::Pending {
+    if subs.iter().all(|s| *s == SubStatus::Cancelled)
+        && matches!(payment, PaymentStatus::Pending | PaymentStatus::Failed)
+    {
         store::set_payment_status(c, order_id, PaymentStatus::Cancelled, now)?;
         payment = PaymentStatus::Cancelled;
     }
@@ -414,7 +417,7 @@ pub fn cancel_order(
         ));
     }
     let mover = Mover {
-        actor_id: customer_id,
+        actor_id: Some(customer_id),
         actor: Actor::Customer,
         notify_customer: false,
     };

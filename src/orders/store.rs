@@ -109,7 +109,7 @@ pub fn insert_event(
     sub_order_id: &str,
     from: Option<SubStatus>,
     to: SubStatus,
-    actor_id: &str,
+    actor_id: Option<&str>,
     actor_role: &str,
     note: Option<&str>,
     now: i64,

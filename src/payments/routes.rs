@@ -1,6 +1,9 @@
-//! `POST /payments/cod/confirm` (hub staff of the order's hub) and `GET /payments/{order_id}`
-//! (the order's customer, or an admin).
+//! Payment handlers: `POST /payments/cod/confirm` (hub staff of the order's hub),
+//! `POST /payments/mpesa/initiate` (the order's customer), the Daraja callback at
+//! `POST /payments/mpesa/callback/{secret}` (the original path plus a secret segment), and
+//! `GET /payments/{order_id}` (the order's customer, or an admin).
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,18 +13,68 @@ use serde_json::{Value, json};
 use crate::auth::Role;
 use crate::clock::now_ms;
 use crate::delivery::store as delivery;
-use crate::http::{AppError, AuthUser, FieldErrors, HubStaffUser, JsonBody};
+use crate::http::{AppError, AuthUser, CustomerUser, FieldErrors, HubStaffUser, JsonBody};
 use crate::ids;
 use crate::money;
 use crate::orders::service;
 use crate::orders::store as orders;
 use crate::orders::{PaymentMethod, PaymentStatus, SubStatus};
+use crate::payments::mpesa;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/payments/cod/confirm", post(confirm_cod))
+        .route("/payments/mpesa/initiate", post(initiate))
+        .route("/payments/mpesa/callback/{secret}", post(stk_callback))
         .route("/payments/{order_id}", get(show))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InitiateBody {
+    order_id: String,
+    phone: String,
+}
+
+async fn initiate(
+    State(state): State<AppState>,
+    CustomerUser(u): CustomerUser,
+    JsonBody(body): JsonBody<InitiateBody>,
+) -> Result<Json<mpesa::Initiated>, AppError> {
+    let mut e = FieldErrors::new();
+    let order_id = body.order_id.trim().to_owned();
+    if order_id.is_empty() {
+        e.add("order_id", "is required");
+    }
+    if body.phone.trim().is_empty() {
+        e.add("phone", "is required");
+    }
+    e.finish()?;
+    if !ids::is_valid(&order_id) {
+        return Err(AppError::not_found("order"));
+    }
+    Ok(Json(
+        mpesa::initiate(&state, &u, order_id, &body.phone).await?,
+    ))
+}
+
+/// Daraja's STK callback. The secret path segment authenticates it (a wrong one answers
+/// 404 and stores nothing); every well-formed body is stored, then applied, and answered with
+/// Daraja's acknowledgement — duplicates and unknown requests included.
+async fn stk_callback(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    if !crate::payments::secret_matches(&secret, &state.callback_secret) {
+        tracing::warn!("M-Pesa callback with a wrong secret");
+        return Err(AppError::not_found("route"));
+    }
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::bad_request("invalid_callback", "not UTF-8"))?;
+    mpesa::handle_stk_callback(&state, text).await?;
+    Ok(Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" })))
 }
 
 #[derive(Deserialize, Default)]

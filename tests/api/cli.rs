@@ -178,6 +178,7 @@ fn production_refuses_default_secrets_and_wildcard_cors() {
         .env("MARKETHUB_ENVIRONMENT", "production")
         .env("MARKETHUB_AUTH__JWT_SECRET", "p".repeat(48))
         .env("MARKETHUB_HTTP__CORS_ORIGINS", "[\"*\"]")
+        .env("MARKETHUB_PAYMENTS__GATEWAY", "disabled")
         .args(["config", "check"])
         .output()
         .expect("run");

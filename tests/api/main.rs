@@ -20,6 +20,7 @@ mod listing;
 mod mail;
 mod market;
 mod merchants;
+mod mpesa;
 mod order_views;
 mod passwords;
 mod products;

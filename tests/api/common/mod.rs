@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const CALLBACK_SECRET: &str = "test-callback-secret-0123";
 pub const PASSWORD: &str = "Zebra-Quilt-47";
 pub const ADMIN_EMAIL: &str = "admin@markethub.test";
 
@@ -54,6 +55,11 @@ pub fn test_config(dir: &TempDir) -> Config {
         ..Config::default()
     };
     c.auth.jwt_secret = TEST_SECRET.into();
+    c.payments.callback_secret = CALLBACK_SECRET.into();
+    // Simulated M-Pesa answers arrive quickly; reconciliation stays out of the way unless a
+    // test asks for it.
+    c.payments.simulator_delay_ms = 30;
+    c.payments.reconcile_after_secs = 3600;
     c.rate_limit.login_per_ip_per_minute = 1000;
     c.rate_limit.login_per_account_per_minute = 1000;
     c.rate_limit.register_per_ip_per_hour = 1000;
@@ -90,6 +96,14 @@ impl TestServer {
             server,
             dir,
         }
+    }
+
+    /// Stops the server and waits until it has released everything (the data directory lock).
+    pub async fn stop(self) {
+        let TestServer { server, dir, .. } = self;
+        server.shutdown();
+        server.wait().await;
+        drop(dir);
     }
 
     /// URL of an API path (`/auth/login` → `http://…/api/v1/auth/login`).

@@ -11,6 +11,8 @@ mod cli;
 mod cloudinary;
 mod common;
 mod conventions;
+#[cfg(feature = "mpesa")]
+mod daraja;
 mod demo;
 mod hub_delivery;
 mod hubs;

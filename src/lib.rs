@@ -20,6 +20,8 @@ pub mod merchants;
 pub mod money;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
+pub mod reviews;
 pub mod server;
 pub mod state;
 pub mod text;
@@ -45,7 +47,9 @@ pub fn app(state: AppState) -> Router {
         .merge(orders::routes::router())
         .merge(orders::merchant_routes::router())
         .merge(orders::admin_routes::router())
-        .merge(payments::routes::router());
+        .merge(payments::routes::router())
+        .merge(refunds::routes::router(&state))
+        .merge(reviews::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

@@ -52,7 +52,8 @@ CREATE TABLE refunds (
     goods_returned    INTEGER NOT NULL DEFAULT 0 CHECK (goods_returned IN (0, 1)),
     payout_method     TEXT    CHECK (payout_method IN ('mpesa_b2c', 'manual')),
     payout_status     TEXT    CHECK (payout_status IN ('pending', 'paid', 'failed', 'recorded')),
-    payout_reference  TEXT,
+    payout_reference  TEXT,             -- B2C OriginatorConversationID, or the manual payout note
+    payout_receipt    TEXT,             -- M-Pesa TransactionID of the payout
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL
 );

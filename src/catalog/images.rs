@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -198,6 +200,98 @@ impl ImageStore for LocalDisk {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::Io(format!("removing {}", path.display()), e)),
         }
+    }
+}
+
+/// An image received in a multipart upload, already checked.
+pub struct Upload {
+    pub bytes: Bytes,
+    pub kind: ImageKind,
+}
+
+impl Upload {
+    pub fn size(&self) -> i64 {
+        i64::try_from(self.bytes.len()).unwrap_or(i64::MAX)
+    }
+}
+
+fn multipart_error(e: MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the image is too large",
+        )
+    } else {
+        AppError::bad_request("invalid_multipart", e.body_text())
+    }
+}
+
+/// Reads the `file` field of a multipart upload and checks it: present (422), at most
+/// `max_bytes` (413), and a JPEG, PNG or WebP by its content (415).
+pub async fn receive(
+    multipart: Result<Multipart, MultipartRejection>,
+    max_bytes: usize,
+) -> Result<Upload, AppError> {
+    let mut multipart = multipart.map_err(|_| {
+        AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the image as multipart/form-data in a field named `file`",
+        )
+    })?;
+    let mut data = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some("file") {
+            data = Some(field.bytes().await.map_err(multipart_error)?);
+            break;
+        }
+    }
+    let bytes = data.ok_or_else(|| AppError::invalid_field("file", "is required"))?;
+    if bytes.len() > max_bytes {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("images are limited to {max_bytes} bytes"),
+        ));
+    }
+    let kind = sniff(&bytes).ok_or_else(|| {
+        AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_image_type",
+            "only JPEG, PNG and WebP images are accepted (checked by content)",
+        )
+    })?;
+    Ok(Upload { bytes, kind })
+}
+
+/// Stores an upload through the configured store, off the async executor.
+pub async fn put(
+    state: &AppState,
+    folder: &'static str,
+    id: &str,
+    upload: &Upload,
+) -> Result<Stored, AppError> {
+    let (images, id, kind, bytes) = (
+        state.images.clone(),
+        id.to_owned(),
+        upload.kind,
+        upload.bytes.clone(),
+    );
+    tokio::task::spawn_blocking(move || images.put(folder, &id, kind, &bytes))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::from)
+}
+
+/// Removes a stored image; a failure is logged (the file is orphaned, nothing else breaks).
+pub async fn remove(state: &AppState, key: String) {
+    let images = state.images.clone();
+    let k = key.clone();
+    match tokio::task::spawn_blocking(move || images.delete(&k)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "could not remove a stored image"),
+        Err(e) => tracing::warn!(key = %key, error = %e, "could not remove a stored image"),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::images::sniff;
+use super::images;
 use super::search::match_expression;
 use super::store::{self, NewImage, NewProduct, ProductChange};
 use super::{
@@ -349,21 +349,9 @@ async fn delete_product(
         })
         .await?;
     for key in removed_files {
-        remove_stored(&state, key).await;
+        images::remove(&state, key).await;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn multipart_error(e: MultipartError) -> AppError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the image is too large",
-        )
-    } else {
-        AppError::bad_request("invalid_multipart", e.body_text())
-    }
 }
 
 async fn upload_image(
@@ -373,13 +361,6 @@ async fn upload_image(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<ImageRef>), AppError> {
     check_id(&id)?;
-    let mut multipart = multipart.map_err(|_| {
-        AppError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the image as multipart/form-data in a field named `file`",
-        )
-    })?;
     let (pid, mid) = (id.clone(), m.id.clone());
     let max_images = i64::from(state.config.uploads.max_images_per_product);
     let image_count = move |c: &dyn Conn| -> Result<i64, AppError> {
@@ -393,36 +374,9 @@ async fn upload_image(
     if state.db.read(check).await? >= max_images {
         return Err(too_many_images(max_images));
     }
-    let mut data = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            data = Some(field.bytes().await.map_err(multipart_error)?);
-            break;
-        }
-    }
-    let bytes = data.ok_or_else(|| AppError::invalid_field("file", "is required"))?;
-    let max = state.config.uploads.max_image_bytes;
-    if bytes.len() > max {
-        return Err(AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("images are limited to {max} bytes"),
-        ));
-    }
-    let kind = sniff(&bytes).ok_or_else(|| {
-        AppError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_image_type",
-            "only JPEG, PNG and WebP images are accepted (checked by content)",
-        )
-    })?;
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let upload = images::receive(multipart, state.config.uploads.max_image_bytes).await?;
     let image_id = new_id();
-    let images = state.images.clone();
-    let key_id = image_id.clone();
-    let stored = tokio::task::spawn_blocking(move || images.put("products", &key_id, kind, &bytes))
-        .await
-        .map_err(AppError::internal)??;
+    let stored = images::put(&state, "products", &image_id, &upload).await?;
     let row = stored.clone();
     let saved = state
         .db
@@ -437,8 +391,8 @@ async fn upload_image(
                     product_id: &id,
                     storage_key: &row.key,
                     url: &row.url,
-                    content_type: kind.content_type(),
-                    bytes: size,
+                    content_type: upload.kind.content_type(),
+                    bytes: upload.size(),
                     now: now_ms(),
                 },
             )?;
@@ -449,7 +403,7 @@ async fn upload_image(
         Ok(image) => Ok((StatusCode::CREATED, Json(image))),
         Err(e) => {
             // The row was not written: do not leave the stored file behind.
-            remove_stored(&state, stored.key).await;
+            images::remove(&state, stored.key).await;
             Err(e)
         }
     }
@@ -460,16 +414,6 @@ fn too_many_images(max: i64) -> AppError {
         "too_many_images",
         format!("a product can have at most {max} images"),
     )
-}
-
-async fn remove_stored(state: &AppState, key: String) {
-    let images = state.images.clone();
-    let k = key.clone();
-    match tokio::task::spawn_blocking(move || images.delete(&k)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "could not remove a stored image"),
-        Err(e) => tracing::warn!(key = %key, error = %e, "could not remove a stored image"),
-    }
 }
 
 async fn delete_image(
@@ -492,7 +436,7 @@ async fn delete_image(
         .await?;
     let (key, still_used) = removed;
     if !still_used {
-        remove_stored(&state, key).await;
+        images::remove(&state, key).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

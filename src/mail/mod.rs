@@ -229,6 +229,35 @@ pub mod templates {
         }
     }
 
+    pub fn refund_approved(
+        to: &str,
+        name: &str,
+        order_id: &str,
+        amount: &str,
+        note: Option<&str>,
+    ) -> Mail {
+        let note = note.map(|n| format!("\nNote: {n}\n")).unwrap_or_default();
+        Mail {
+            kind: "refund_approved",
+            to: to.to_owned(),
+            subject: format!("Refund approved for order {}", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nYour refund of {amount} for order {order_id} was approved.\n{note}"
+            ),
+        }
+    }
+
+    pub fn refund_denied(to: &str, name: &str, order_id: &str, note: &str) -> Mail {
+        Mail {
+            kind: "refund_denied",
+            to: to.to_owned(),
+            subject: format!("Refund request for order {}", short(order_id)),
+            body: format!(
+                "Hello {name},\n\nYour refund request for order {order_id} was not approved.\n\nReason:\n{note}\n"
+            ),
+        }
+    }
+
     /// The last 8 characters of an id, for subjects.
     fn short(id: &str) -> &str {
         &id[id.len().saturating_sub(8)..]

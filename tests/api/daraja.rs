@@ -401,3 +401,85 @@ async fn reconciliation_queries_until_daraja_has_an_answer() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_mpesa_refunds_go_back_by_b2c_and_results_apply_once() {
+    let (base, stub) = start_stub().await;
+    let srv = server(base, |_| {}).await;
+    let m = Market::new(&srv).await;
+    let order = m.order(&srv, "mpesa").await;
+    let checkout = pay(&srv, &m.customer, &order).await;
+    let path = stub.with(|s| {
+        s.pushes[0]["CallBackURL"]
+            .as_str()
+            .unwrap_or("")
+            .split("/api/v1")
+            .nth(1)
+            .unwrap_or("")
+            .to_owned()
+    });
+    let paid = json!({"Body": {"stkCallback": {"MerchantRequestID": "1", "CheckoutRequestID": checkout, "ResultCode": 0,
+        "ResultDesc": "ok", "CallbackMetadata": {"Item": [{"Name": "Amount", "Value": 70}, {"Name": "MpesaReceiptNumber", "Value": "PAY0000001"},
+        {"Name": "PhoneNumber", "Value": 254712345678_i64}]}}}});
+    srv.post(&path, paid, None).await;
+    let order = m.deliver_all(&srv, &order, false).await;
+    let sub = Market::sub_of(&order, &m.merchant_b);
+    let r = srv
+        .post("/refunds", json!({"sub_order_id": sub, "reason": "wrong_item", "description": "A toaster came instead."}), Some(&m.customer.access))
+        .await;
+    let id = r.body["id"].as_str().unwrap_or("").to_owned();
+    let approved = srv
+        .put(
+            &format!("/admin/refunds/{id}/approve"),
+            json!({}),
+            Some(&m.admin.access),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{:?}", approved.body);
+    assert_eq!(approved.body["payout_method"], "mpesa_b2c");
+    assert_eq!(approved.body["payout_status"], "pending");
+
+    let payout = stub
+        .with(|s| s.payouts.first().cloned())
+        .expect("a B2C request reached Daraja");
+    assert_eq!(payout["Amount"], "50");
+    assert_eq!(payout["PartyB"], "254712345678");
+    let result_path = payout["ResultURL"]
+        .as_str()
+        .unwrap_or("")
+        .split("/api/v1")
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    let result = json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+        "OriginatorConversationID": payout["OriginatorConversationID"], "ConversationID": "AG_1", "TransactionID": "NLJ41HAY6Q",
+        "ResultParameters": {"ResultParameter": [{"Key": "TransactionAmount", "Value": 50}, {"Key": "TransactionReceipt", "Value": "NLJ41HAY6Q"}]}}});
+    let ack = srv.post(&result_path, result.clone(), None).await;
+    assert_eq!(ack.body, json!({"ResultCode": 0, "ResultDesc": "Accepted"}));
+    let refund = srv
+        .get(&format!("/refunds/{id}"), Some(&m.customer.access))
+        .await;
+    assert_eq!(refund.body["payout_status"], "paid");
+    assert_eq!(refund.body["payout_receipt"], "NLJ41HAY6Q");
+
+    // A replayed or contradicting result changes nothing; an unknown one is acknowledged and ignored.
+    let mut failed = result.clone();
+    failed["Result"]["ResultCode"] = json!(2001);
+    assert_eq!(srv.post(&result_path, result, None).await.status, 200);
+    assert_eq!(srv.post(&result_path, failed, None).await.status, 200);
+    let refund = srv
+        .get(&format!("/refunds/{id}"), Some(&m.customer.access))
+        .await;
+    assert_eq!(refund.body["payout_status"], "paid");
+    let unknown =
+        json!({"Result": {"ResultType": 0, "ResultCode": 0, "OriginatorConversationID": "nobody"}});
+    assert_eq!(srv.post(&result_path, unknown, None).await.status, 200);
+    let wrong = srv
+        .post(
+            "/payments/mpesa/b2c/result/not-the-secret",
+            json!({"Result": {}}),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 404);
+}

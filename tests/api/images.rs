@@ -24,13 +24,33 @@ pub async fn upload(
     name: &str,
     mime: &str,
 ) -> Resp {
+    upload_to(
+        srv,
+        who,
+        &format!("/merchant/products/{product}/images"),
+        bytes,
+        name,
+        mime,
+    )
+    .await
+}
+
+/// Posts `bytes` as the multipart field `file` to an API path.
+pub async fn upload_to(
+    srv: &TestServer,
+    who: &Session,
+    path: &str,
+    bytes: Vec<u8>,
+    name: &str,
+    mime: &str,
+) -> Resp {
     let part = Part::bytes(bytes)
         .file_name(name.to_owned())
         .mime_str(mime)
         .expect("mime");
     srv.send(
         srv.client
-            .post(srv.url(&format!("/merchant/products/{product}/images")))
+            .post(srv.url(path))
             .bearer_auth(&who.access)
             .multipart(Form::new().part("file", part)),
     )

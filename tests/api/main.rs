@@ -28,3 +28,5 @@ mod passwords;
 mod products;
 mod profile;
 mod rate_limits;
+mod refunds;
+mod reviews;

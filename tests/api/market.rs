@@ -179,6 +179,72 @@ impl Market {
         }
     }
 
+    /// An order of tea ×2 (A) and a kettle (B), paid and delivered. COD is confirmed at the
+    /// door; M-Pesa is paid through the simulator before shipping.
+    pub async fn delivered(&self, srv: &TestServer, method: &str) -> Value {
+        let order = self.order(srv, method).await;
+        let id = order["id"].as_str().unwrap_or("").to_owned();
+        if method == "mpesa" {
+            let r = srv
+                .post(
+                    "/payments/mpesa/initiate",
+                    json!({"order_id": id, "phone": "0712345678"}),
+                    Some(&self.customer.access),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            srv.eventually("the simulated payment", || async {
+                let p = srv
+                    .get(&format!("/payments/{id}"), Some(&self.customer.access))
+                    .await;
+                (p.body["payment"]["status"] == "paid").then_some(())
+            })
+            .await;
+        }
+        self.deliver_all(srv, &order, method == "cod").await
+    }
+
+    /// Ships and delivers both parts of `order`, confirming the cash at the door if asked.
+    pub async fn deliver_all(&self, srv: &TestServer, order: &Value, collect_cash: bool) -> Value {
+        let id = order["id"].as_str().unwrap_or("").to_owned();
+        let rider = self.rider(srv).await;
+        let subs = [
+            Self::sub_of(order, &self.merchant_a),
+            Self::sub_of(order, &self.merchant_b),
+        ];
+        for (merchant, sub) in [(&self.merchant_a, &subs[0]), (&self.merchant_b, &subs[1])] {
+            self.ship(srv, merchant, sub).await;
+            self.hub_move(srv, &self.staff, sub, json!({"status": "at_hub"}))
+                .await;
+            self.hub_move(
+                srv,
+                &self.staff,
+                sub,
+                json!({"status": "out_for_delivery", "delivery_partner_id": rider}),
+            )
+            .await;
+        }
+        if collect_cash {
+            let r = srv
+                .post(
+                    "/payments/cod/confirm",
+                    json!({"order_id": id, "amount_cents": 7_000}),
+                    Some(&self.staff.access),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        for sub in &subs {
+            let r = self
+                .hub_move(srv, &self.staff, sub, json!({"status": "delivered"}))
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        srv.get(&format!("/orders/{id}"), Some(&self.customer.access))
+            .await
+            .body
+    }
+
     /// Moves a shipped sub-order through the hub to delivered.
     pub async fn deliver(&self, srv: &TestServer, sub: &str, rider: &str) {
         for body in [

@@ -58,6 +58,28 @@ pub struct Config {
     pub cloudinary: CloudinaryConfig,
     pub payments: PaymentsConfig,
     pub mpesa: MpesaConfig,
+    pub analytics: AnalyticsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// The zone that defines a "day": minutes east of UTC (180 = East Africa Time).
+    pub utc_offset_minutes: i64,
+    /// Products at or below this stock are listed as low on the merchant dashboard.
+    pub low_stock_threshold: i64,
+    /// Length of the top-product and top-merchant lists.
+    pub top_limit: i64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            utc_offset_minutes: 180,
+            low_stock_threshold: 5,
+            top_limit: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +266,7 @@ impl Default for Config {
             cloudinary: CloudinaryConfig::default(),
             payments: PaymentsConfig::default(),
             mpesa: MpesaConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -566,6 +589,15 @@ impl Config {
                         .into(),
                 );
             }
+        }
+        let an = &self.analytics;
+        if !(-14 * 60..=14 * 60).contains(&an.utc_offset_minutes) {
+            problems.push("analytics.utc_offset_minutes: must be within ±840 (±14 hours)".into());
+        }
+        if !(1..=100).contains(&an.top_limit) || an.low_stock_threshold < 0 {
+            problems.push(
+                "analytics: top_limit must be 1–100 and low_stock_threshold at least 0".into(),
+            );
         }
         let p = &self.payments;
         if p.reconcile_interval_secs == 0 || p.reconcile_after_secs == 0 {

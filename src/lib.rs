@@ -3,6 +3,7 @@
 //! The library holds everything; `main.rs` only parses the command line. [`app`] builds the
 //! HTTP router from the shared [`state::AppState`]; [`server`] runs it.
 
+pub mod analytics;
 pub mod auth;
 pub mod cart;
 pub mod catalog;
@@ -49,7 +50,8 @@ pub fn app(state: AppState) -> Router {
         .merge(orders::admin_routes::router())
         .merge(payments::routes::router())
         .merge(refunds::routes::router(&state))
-        .merge(reviews::routes::router());
+        .merge(reviews::routes::router())
+        .merge(analytics::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

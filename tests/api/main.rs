@@ -2,6 +2,7 @@
 //! One test binary (modules below) keeps link time low.
 
 mod admin_users;
+mod analytics;
 mod auth_flows;
 mod cart;
 mod categories;

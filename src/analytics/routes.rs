@@ -1,0 +1,140 @@
+//! `GET /admin/analytics`, `GET /admin/analytics/export?format=csv` and
+//! `GET /merchant/analytics`, each with `?from=&to=` (local dates, default the last 30 days)
+//! and `granularity=day|week|month`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use time::macros::format_description;
+
+use super::store;
+use super::{AdminAnalytics, Granularity, MerchantAnalytics, Query as Period, day_of, day_of_date};
+use crate::clock::now_ms;
+use crate::http::{AdminUser, AppError, MerchantUser, Query};
+use crate::state::AppState;
+
+/// Longest period one request may cover, in days.
+const MAX_DAYS: i64 = 1100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/analytics", get(admin))
+        .route("/admin/analytics/export", get(export))
+        .route("/merchant/analytics", get(merchant))
+}
+
+#[derive(Deserialize)]
+struct RawQuery {
+    from: Option<String>,
+    to: Option<String>,
+    granularity: Option<String>,
+    format: Option<String>,
+}
+
+fn bad(message: &str) -> AppError {
+    AppError::bad_request("invalid_query", message)
+}
+
+fn period(state: &AppState, q: &RawQuery) -> Result<Period, AppError> {
+    let offset_ms = state.config.analytics.utc_offset_minutes * 60_000;
+    let parse = |s: &str, name: &str| {
+        time::Date::parse(s.trim(), format_description!("[year]-[month]-[day]"))
+            .map(day_of_date)
+            .map_err(|_| bad(&format!("{name} must be a date like 2026-11-30")))
+    };
+    let to_day = match q.to.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(s) => parse(s, "to")?,
+        None => day_of(now_ms(), offset_ms),
+    };
+    let from_day = match q.from.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(s) => parse(s, "from")?,
+        None => to_day - 29,
+    };
+    if from_day > to_day {
+        return Err(bad("from must not be after to"));
+    }
+    if to_day - from_day >= MAX_DAYS {
+        return Err(bad(&format!("a period covers at most {MAX_DAYS} days")));
+    }
+    let granularity = match q
+        .granularity
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(g) => {
+            Granularity::parse(g).ok_or_else(|| bad("granularity must be day, week or month"))?
+        }
+        None => Granularity::Day,
+    };
+    Ok(Period {
+        from_day,
+        to_day,
+        granularity,
+        offset_ms,
+    })
+}
+
+async fn compute_admin(state: &AppState, p: Period) -> Result<AdminAnalytics, AppError> {
+    let currency = state.config.catalog.currency.clone();
+    let top = state.config.analytics.top_limit;
+    Ok(state
+        .db
+        .read(move |c| store::admin(c, &p, &currency, top))
+        .await?)
+}
+
+async fn admin(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<RawQuery>,
+) -> Result<Json<AdminAnalytics>, AppError> {
+    let p = period(&state, &q)?;
+    Ok(Json(compute_admin(&state, p).await?))
+}
+
+async fn export(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<RawQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    if q.format.as_deref().unwrap_or("csv") != "csv" {
+        return Err(bad("format must be csv"));
+    }
+    let p = period(&state, &q)?;
+    let a = compute_admin(&state, p).await?;
+    let csv = store::to_csv(&a).map_err(AppError::internal)?;
+    let name = format!(
+        "attachment; filename=\"markethub-analytics-{}-{}.csv\"",
+        a.core.range.from, a.core.range.to
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        csv,
+    ))
+}
+
+async fn merchant(
+    State(state): State<AppState>,
+    MerchantUser(m): MerchantUser,
+    Query(q): Query<RawQuery>,
+) -> Result<Json<MerchantAnalytics>, AppError> {
+    let p = period(&state, &q)?;
+    let currency = state.config.catalog.currency.clone();
+    let (top, low) = (
+        state.config.analytics.top_limit,
+        state.config.analytics.low_stock_threshold,
+    );
+    Ok(Json(
+        state
+            .db
+            .read(move |c| store::merchant(c, &p, &m.id, &currency, top, low))
+            .await?,
+    ))
+}

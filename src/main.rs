@@ -57,6 +57,9 @@ enum Command {
         merchants: u32,
         #[arg(long, default_value_t = 10)]
         customers: u32,
+        /// Past orders (with payments and delivery history) spread over 90 days.
+        #[arg(long, default_value_t = 40)]
+        orders: u32,
         /// Same seed and counts, same shop.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
                     products,
                     merchants,
                     customers,
+                    orders,
                     seed,
                 } => demo(
                     &config,
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
                         products,
                         merchants,
                         customers,
+                        orders,
                         seed,
                     },
                 ),
@@ -224,13 +229,14 @@ fn demo(config: &Config, opts: &markethub::demo::DemoOptions) -> ExitCode {
         Err(e) => return fail(&e),
     };
     println!(
-        "Demo shop ready in {:.1?}: {} categories, {} hubs, {} merchants, {} products, {} customers.",
+        "Demo shop ready in {:.1?}: {} categories, {} hubs, {} merchants, {} products, {} customers, {} past orders.",
         started.elapsed(),
         summary.categories,
         summary.hubs.len(),
         summary.merchants.len(),
         summary.products,
-        summary.customers.len()
+        summary.customers.len(),
+        summary.orders
     );
     println!(
         "Every demo account's password: {}",

@@ -111,18 +111,19 @@ pub fn label(day: i64) -> String {
     )
 }
 
-/// The median, the mean of the two middle values (rounded down) for an even count.
+/// The median; for an even count the mean of the two middle values, rounded down.
 pub fn median(values: &mut [i64]) -> Option<i64> {
-    if values.is_empty() {
+    let n = values.len();
+    if n == 0 {
         return None;
     }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]).div_euclid(2)
-    })
+    let (_, &mut upper, _) = values.select_nth_unstable(n / 2);
+    if n % 2 == 1 {
+        return Some(upper);
+    }
+    // The lower middle is the largest value left of the upper one.
+    let lower = values[..n / 2].iter().copied().max().unwrap_or(upper);
+    Some((lower + upper).div_euclid(2))
 }
 
 /// `total / count` rounded to the nearest integer (halves away from zero); 0 for no items.
@@ -372,6 +373,7 @@ mod tests {
         assert_eq!(median(&mut []), None);
         assert_eq!(median(&mut [5, 1, 3]), Some(3));
         assert_eq!(median(&mut [4, 1, 3, 10]), Some(3));
+        assert_eq!(median(&mut [7]), Some(7));
         assert_eq!(average(10, 4), 3, "2.5 rounds up");
         assert_eq!(average(10, 3), 3);
         assert_eq!(average(11, 3), 4);

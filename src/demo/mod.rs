@@ -39,6 +39,8 @@ pub struct DemoOptions {
     pub products: u32,
     pub merchants: u32,
     pub customers: u32,
+    /// Past orders, spread over the 90 days after the shop opened.
+    pub orders: u32,
     pub seed: u64,
 }
 
@@ -48,6 +50,7 @@ impl Default for DemoOptions {
             products: 60,
             merchants: 4,
             customers: 10,
+            orders: 40,
             seed: 42,
         }
     }
@@ -57,6 +60,7 @@ impl Default for DemoOptions {
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
     pub categories: usize,
+    pub orders: u32,
     pub hubs: Vec<String>,
     pub merchants: Vec<(String, String)>,
     pub customers: Vec<String>,
@@ -277,6 +281,7 @@ pub fn seed(
     // Products, in batches.
     let bar = progress(u64::from(opts.products), "products");
     let merchant_ids: Vec<&str> = merchant_rows.iter().map(|m| m.user_id.as_str()).collect();
+    let mut catalogue: Vec<CatalogueEntry<'_>> = Vec::with_capacity(opts.products as usize);
     let mut made = 0u32;
     while made < opts.products {
         let n = (opts.products - made).min(BATCH as u32);
@@ -319,6 +324,7 @@ pub fn seed(
                     .map_err(|e| DemoError::Other(e.to_string()))?;
                 (image_id, stored.key, stored.url, bytes.len() as i64)
             };
+            catalogue.push((product_id.clone(), merchant, price_cents, name.clone()));
             batch.push((
                 product_id,
                 leaf.name,
@@ -371,11 +377,24 @@ pub fn seed(
         bar.inc(u64::from(n));
     }
     bar.finish_and_clear();
+
+    let customers: Vec<&str> = customer_rows.iter().map(|c| c.0.as_str()).collect();
+    seed_orders(
+        db,
+        &mut g,
+        opts.orders,
+        &catalogue,
+        &customers,
+        &hub_ids,
+        currency,
+    )?;
+
     // Fresh statistics for the query planner after a bulk load.
     db.write_blocking(|c| c.execute("ANALYZE", params![]))?;
 
     Ok(DemoSummary {
         categories: CATEGORIES.len(),
+        orders: opts.orders,
         hubs: data::HUBS.iter().map(|h| h.0.to_owned()).collect(),
         merchants: merchant_rows
             .iter()
@@ -385,6 +404,173 @@ pub fn seed(
         products: opts.products,
         admin,
     })
+}
+
+/// Past orders over the 90 days after the shop opened: mostly delivered and paid, some on
+/// their way, pending or cancelled; both payment methods. Only the first and last steps of
+/// each sub-order's history are recorded. Stock is left alone (these are history).
+fn seed_orders(
+    db: &Db,
+    g: &mut Gen,
+    count: u32,
+    catalogue: &[CatalogueEntry<'_>],
+    customers: &[&str],
+    hubs: &[String],
+    currency: &str,
+) -> Result<(), DemoError> {
+    use crate::orders::store::{self as orders, NewItem, NewOrder};
+    use crate::orders::{PaymentMethod, PaymentStatus, SubStatus, derive_status};
+    const DAY: i64 = 86_400_000;
+    if count == 0 || catalogue.is_empty() || customers.is_empty() || hubs.is_empty() {
+        return Ok(());
+    }
+    let step = 90 * DAY / i64::from(count);
+    let bar = progress(u64::from(count), "orders");
+    let mut made = 0u32;
+    while made < count {
+        let n = (count - made).min(BATCH as u32);
+        let mut batch = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            let i = i64::from(made + k);
+            let at = BASE_MS + DAY + i * step + g.rng.random_range(0..step.max(1));
+            let customer = customers[g.rng.random_range(0..customers.len())];
+            let hub = hubs[g.rng.random_range(0..hubs.len())].as_str();
+            let lines: Vec<&CatalogueEntry<'_>> = (0..g.rng.random_range(1..=3))
+                .map(|_| &catalogue[g.rng.random_range(0..catalogue.len())])
+                .collect();
+            let status = match g.rng.random_range(0..100) {
+                0..65 => SubStatus::Delivered,
+                65..72 => SubStatus::OutForDelivery,
+                72..78 => SubStatus::AtHub,
+                78..85 => SubStatus::Processing,
+                85..92 => SubStatus::Pending,
+                _ => SubStatus::Cancelled,
+            };
+            let method = if g.rng.random_range(0..2) == 0 {
+                PaymentMethod::Mpesa
+            } else {
+                PaymentMethod::Cod
+            };
+            let payment = if status == SubStatus::Delivered
+                || (method == PaymentMethod::Mpesa
+                    && !matches!(status, SubStatus::Pending | SubStatus::Cancelled))
+            {
+                PaymentStatus::Paid
+            } else if status == SubStatus::Cancelled {
+                PaymentStatus::Cancelled
+            } else {
+                PaymentStatus::Pending
+            };
+            let done_at = at + g.rng.random_range(20..72) * 3_600_000;
+            let ids: Vec<String> = (0..1 + lines.len() * 2).map(|_| g.id(at)).collect();
+            batch.push(DemoOrder {
+                at,
+                done_at,
+                customer,
+                hub,
+                lines,
+                status,
+                method,
+                payment,
+                ids,
+            });
+        }
+        db.write_blocking(|c| -> Result<(), DbError> {
+            for o in &batch {
+                let order_id = &o.ids[0];
+                let mut by_merchant: std::collections::BTreeMap<&str, Vec<&CatalogueEntry<'_>>> =
+                    std::collections::BTreeMap::new();
+                for line in &o.lines {
+                    by_merchant.entry(line.1).or_default().push(line);
+                }
+                let total: i64 = o.lines.iter().map(|l| l.2).sum();
+                orders::insert_order(
+                    c,
+                    &NewOrder {
+                        id: order_id,
+                        customer_id: o.customer,
+                        status: derive_status(&[o.status], o.method, o.payment),
+                        payment_method: o.method,
+                        total_cents: total,
+                        currency,
+                        hub_id: o.hub,
+                        delivery_address: "Demo address, Nairobi",
+                        phone: "0712345678",
+                        idempotency_key: None,
+                        request_hash: "",
+                        now: o.at,
+                    },
+                )?;
+                orders::insert_payment(c, order_id, o.method, total, o.at)?;
+                match o.payment {
+                    PaymentStatus::Paid => {
+                        c.execute(
+                            "UPDATE payments SET status = 'paid', collected_cents = amount_cents, paid_at = $1
+                             WHERE order_id = $2",
+                            params![o.done_at, order_id.as_str()],
+                        )?;
+                    }
+                    PaymentStatus::Cancelled => orders::set_payment_status(c, order_id, PaymentStatus::Cancelled, o.at)?,
+                    _ => {}
+                }
+                for (n, (merchant, items)) in by_merchant.iter().enumerate() {
+                    let sub_id = &o.ids[1 + n * 2];
+                    let subtotal: i64 = items.iter().map(|l| l.2).sum();
+                    orders::insert_sub_order(c, sub_id, order_id, merchant, o.hub, subtotal, o.at)?;
+                    for (k, item) in items.iter().enumerate() {
+                        orders::insert_item(
+                            c,
+                            &NewItem {
+                                id: &format!("{}-{k}", o.ids[2 + n * 2]),
+                                order_id,
+                                sub_order_id: sub_id,
+                                product_id: &item.0,
+                                name: &item.3,
+                                unit_price_cents: item.2,
+                                quantity: 1,
+                            },
+                        )?;
+                    }
+                    orders::insert_event(c, sub_id, None, SubStatus::Pending, Some(o.customer), "customer", None, o.at)?;
+                    if o.status != SubStatus::Pending {
+                        orders::set_sub_status(c, sub_id, SubStatus::Pending, o.status, None, o.done_at)?;
+                        orders::insert_event(
+                            c,
+                            sub_id,
+                            Some(SubStatus::Pending),
+                            o.status,
+                            None,
+                            "system",
+                            Some("demo history"),
+                            o.done_at,
+                        )?;
+                    }
+                }
+                let status = derive_status(&[o.status], o.method, o.payment);
+                orders::store_derived(c, order_id, status, o.at)?;
+            }
+            Ok(())
+        })?;
+        made += n;
+        bar.inc(u64::from(n));
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// A product the order generator can pick: (id, merchant id, price in cents, name).
+type CatalogueEntry<'a> = (String, &'a str, i64, String);
+
+struct DemoOrder<'a> {
+    at: i64,
+    done_at: i64,
+    customer: &'a str,
+    hub: &'a str,
+    lines: Vec<&'a CatalogueEntry<'a>>,
+    status: crate::orders::SubStatus,
+    method: crate::orders::PaymentMethod,
+    payment: crate::orders::PaymentStatus,
+    ids: Vec<String>,
 }
 
 fn insert_user(

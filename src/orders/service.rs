@@ -378,7 +378,7 @@ pub fn recompute(c: &dyn Conn, order_id: &str, now: i64) -> Result<OrderStatus, 
         payment = PaymentStatus::Cancelled;
     }
     let status = derive_status(&subs, head.method, payment);
-    store::set_order_status(c, order_id, status, now)?;
+    store::store_derived(c, order_id, status, now)?;
     Ok(status)
 }
 

@@ -35,9 +35,10 @@ pub struct NewOrder<'a> {
 
 pub fn insert_order(c: &dyn Conn, o: &NewOrder<'_>) -> Result<(), DbError> {
     c.execute(
-        "INSERT INTO orders (id, customer_id, status, payment_method, total_cents, currency, hub_id,
-                             delivery_address, phone, idempotency_key, request_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        "INSERT INTO orders (id, customer_id, status, payment_method, total_cents, live_total_cents, payment_status,
+                             currency, hub_id, delivery_address, phone, idempotency_key, request_hash,
+                             created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5, 'pending', $6, $7, $8, $9, $10, $11, $12, $12)",
         params![
             o.id,
             o.customer_id,
@@ -99,6 +100,10 @@ pub fn insert_item(c: &dyn Conn, i: &NewItem<'_>) -> Result<(), DbError> {
             i.quantity,
             i.unit_price_cents * i.quantity
         ],
+    )?;
+    c.execute(
+        "UPDATE sub_orders SET units = units + $1 WHERE id = $2",
+        params![i.quantity, i.sub_order_id],
     )?;
     Ok(())
 }
@@ -253,7 +258,8 @@ pub fn set_sub_status(
     now: i64,
 ) -> Result<bool, DbError> {
     let n = c.execute(
-        "UPDATE sub_orders SET status = $1, delivery_partner_id = COALESCE($2, delivery_partner_id), updated_at = $3
+        "UPDATE sub_orders SET status = $1, delivery_partner_id = COALESCE($2, delivery_partner_id), updated_at = $3,
+                delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END
          WHERE id = $4 AND status = $5",
         params![to.as_str(), partner, now, id, from.as_str()],
     )?;
@@ -303,14 +309,16 @@ pub fn amount_due(c: &dyn Conn, order_id: &str) -> Result<i64, DbError> {
     )
 }
 
-pub fn set_order_status(
-    c: &dyn Conn,
-    id: &str,
-    status: OrderStatus,
-    now: i64,
-) -> Result<(), DbError> {
+/// Stores the derived status with the facts analytics read from the order row: the value of
+/// its live (not cancelled) sub-orders and its payment status.
+pub fn store_derived(c: &dyn Conn, id: &str, status: OrderStatus, now: i64) -> Result<(), DbError> {
     c.execute(
-        "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1",
+        "UPDATE orders SET status = $1,
+                payment_status = (SELECT p.status FROM payments p WHERE p.order_id = orders.id),
+                live_total_cents = (SELECT COALESCE(SUM(s.subtotal_cents), 0) FROM sub_orders s
+                                    WHERE s.order_id = orders.id AND s.status <> 'cancelled'),
+                updated_at = $2
+         WHERE id = $3",
         params![status.as_str(), now, id],
     )?;
     Ok(())

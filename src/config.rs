@@ -59,6 +59,42 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub mpesa: MpesaConfig,
     pub analytics: AnalyticsConfig,
+    pub backup: BackupConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Take a backup every day at `daily_at`.
+    pub enabled: bool,
+    /// `HH:MM` in the installation's zone (`analytics.utc_offset_minutes`).
+    pub daily_at: String,
+    /// Backups older than this are deleted…
+    pub keep_days: u64,
+    /// …and at most this many are kept.
+    pub keep_files: usize,
+    /// Where backups go; empty means `<data_dir>/backups`.
+    pub dir: String,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: true,
+            daily_at: "02:00".into(),
+            keep_days: 30,
+            keep_files: 30,
+            dir: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +303,8 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             mpesa: MpesaConfig::default(),
             analytics: AnalyticsConfig::default(),
+            backup: BackupConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -590,6 +628,15 @@ impl Config {
                 );
             }
         }
+        if crate::backups::parse_daily_at(&self.backup.daily_at).is_none() {
+            problems.push(format!(
+                "backup.daily_at: {:?} is not a time like 02:00",
+                self.backup.daily_at
+            ));
+        }
+        if self.backup.keep_files == 0 {
+            problems.push("backup.keep_files: must be at least 1".into());
+        }
         let an = &self.analytics;
         if !(-14 * 60..=14 * 60).contains(&an.utc_offset_minutes) {
             problems.push("analytics.utc_offset_minutes: must be within ±840 (±14 hours)".into());
@@ -787,6 +834,7 @@ impl Config {
         c.database.url = mask_url_password(&c.database.url);
         c.cloudinary.api_secret = mask(&c.cloudinary.api_secret);
         c.payments.callback_secret = mask(&c.payments.callback_secret);
+        c.metrics.token = mask(&c.metrics.token);
         c.mpesa.consumer_secret = mask(&c.mpesa.consumer_secret);
         c.mpesa.passkey = mask(&c.mpesa.passkey);
         c.mpesa.security_credential = mask(&c.mpesa.security_credential);

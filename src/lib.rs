@@ -5,6 +5,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod backups;
 pub mod cart;
 pub mod catalog;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod jobs;
 pub mod logging;
 pub mod mail;
 pub mod merchants;
+pub mod metrics;
 pub mod money;
 pub mod orders;
 pub mod payments;
@@ -51,14 +53,17 @@ pub fn app(state: AppState) -> Router {
         .merge(payments::routes::router())
         .merge(refunds::routes::router(&state))
         .merge(reviews::routes::router())
-        .merge(analytics::routes::router());
+        .merge(analytics::routes::router())
+        .merge(backups::routes::router());
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .merge(catalog::images::media_router())
         .merge(http::assets::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state.clone());
     http::layers::apply(router, &state.config)
 }

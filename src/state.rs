@@ -32,6 +32,8 @@ pub struct AppState {
     pub callback_secret: Arc<str>,
     /// Cancelled when the server stops; background work started by requests watches it.
     pub shutdown: CancellationToken,
+    /// Held while a backup is being taken: one at a time.
+    pub backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             mpesa,
             callback_secret: callback_secret.into(),
             shutdown: CancellationToken::new(),
+            backup_lock: Arc::default(),
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             limits: Arc::new(RateLimits::new(&config.rate_limit)),

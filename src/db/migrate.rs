@@ -37,6 +37,15 @@ pub(super) fn run(conn: &mut Connection) -> Result<MigrationStatus, DbError> {
     run_with(conn, embedded::migrations::runner())
 }
 
+/// Applies the embedded migrations up to `version` only: builds old databases for tests.
+#[cfg(test)]
+pub(crate) fn run_until(conn: &mut Connection, version: i32) -> Result<MigrationStatus, DbError> {
+    run_with(
+        conn,
+        embedded::migrations::runner().set_target(refinery::Target::Version(version)),
+    )
+}
+
 fn run_with(conn: &mut Connection, runner: refinery::Runner) -> Result<MigrationStatus, DbError> {
     // refinery opens its transactions with `Connection::transaction`; make those IMMEDIATE so
     // a migration never upgrades a read lock while a server writes to the same file.

@@ -6,6 +6,7 @@
 //! that commits when the closure returns `Ok` and rolls back when it returns `Err`.
 
 mod migrate;
+pub mod snapshot;
 mod sqlite;
 mod value;
 
@@ -225,10 +226,22 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let asked = std::time::Instant::now();
         let guard = self.inner.writer().lock_owned().await;
-        tokio::task::spawn_blocking(move || sqlite::write_tx(guard, f))
-            .await
-            .map_err(|e| E::from(DbError::Task(e.to_string())))?
+        let wait = asked.elapsed();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let out = sqlite::write_tx(guard, f);
+            crate::metrics::write_transaction(wait, started.elapsed());
+            out
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Read connections: (open, idle), for metrics.
+    pub fn read_pool_state(&self) -> (u32, u32) {
+        self.inner.read_pool_state()
     }
 
     /// Blocking variant of [`Db::write`] for the CLI (never call it on the async executor).
@@ -256,6 +269,13 @@ impl Db {
             .await
             .map_err(|e| DbError::Task(e.to_string()))?
     }
+}
+
+/// A database file at an older schema version (tests of upgrades and restores).
+#[cfg(test)]
+pub(crate) fn old_database(path: &Path, version: i32) -> Result<MigrationStatus, DbError> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    migrate::run_until(&mut conn, version)
 }
 
 /// Turns `sqlite://path`, `sqlite:path` or a plain path into a file path.

@@ -57,6 +57,11 @@ impl SqliteDb {
         &self.path
     }
 
+    pub(super) fn read_pool_state(&self) -> (u32, u32) {
+        let st = self.readers.state();
+        (st.connections, st.idle_connections)
+    }
+
     pub(super) fn writer(&self) -> Arc<Mutex<Connection>> {
         self.writer.clone()
     }

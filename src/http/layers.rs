@@ -15,6 +15,7 @@ use tower::{BoxError, ServiceBuilder};
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
@@ -44,7 +45,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
                             tracing::info_span!(
                                 "http",
                                 method = %req.method(),
-                                path = %req.uri().path(),
+                                path = %loggable_path(req.uri().path()),
                                 request_id = %id
                             )
                         })
@@ -57,11 +58,33 @@ pub fn apply(router: Router, config: &Config) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(CompressionLayer::new().gzip(true))
+                .layer(
+                    // Backups are gzip files already.
+                    CompressionLayer::new().gzip(true).compress_when(
+                        DefaultPredicate::new()
+                            .and(NotForContentType::const_new("application/gzip")),
+                    ),
+                )
                 .layer(cors(config))
                 .layer(HandleErrorLayer::new(middleware_error))
                 .timeout(timeout),
         )
+}
+
+/// The request path as logged: the secret segment of the M-Pesa callback URLs (which is
+/// what authenticates Safaricom's calls) is replaced by `***`.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const SECRET_AFTER: [&str; 3] = [
+        "/payments/mpesa/callback/",
+        "/payments/mpesa/b2c/result/",
+        "/payments/mpesa/b2c/timeout/",
+    ];
+    for prefix in SECRET_AFTER {
+        if let Some(at) = path.find(prefix) {
+            return format!("{}***", &path[..at + prefix.len()]).into();
+        }
+    }
+    path.into()
 }
 
 /// CORS from `http.cors_origins`: none listed means no cross-origin access at all.
@@ -119,4 +142,22 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn callback_secrets_never_reach_the_log() {
+        assert_eq!(
+            loggable_path("/api/v1/payments/mpesa/callback/s3cr3t"),
+            "/api/v1/payments/mpesa/callback/***"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/payments/mpesa/b2c/timeout/s3cr3t"),
+            "/api/v1/payments/mpesa/b2c/timeout/***"
+        );
+        assert_eq!(loggable_path("/api/v1/products/7"), "/api/v1/products/7");
+    }
 }

@@ -1,7 +1,7 @@
 //! Background jobs that run beside the HTTP server until shutdown: the mail sender, M-Pesa
 //! reconciliation (stale pushes queried, failed payments' orders released), and
 //! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions, and
-//! delivered mail older than 90 days).
+//! delivered mail older than 90 days), and the daily backup (`backups::run_schedule`).
 
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
         )),
         tokio::spawn(housekeeping(state.clone(), shutdown.clone())),
         tokio::spawn(crate::payments::mpesa::run(state.clone(), shutdown.clone())),
+        tokio::spawn(crate::backups::run_schedule(
+            state.clone(),
+            shutdown.clone(),
+        )),
     ]
 }
 

@@ -124,8 +124,8 @@ async fn deliver(
 ) -> Outcome {
     let Some(transport) = transport else {
         tracing::info!(
-            to = %msg.to, subject = %msg.subject, body = %msg.body,
-            "mail (no SMTP configured; kept in the outbox)"
+            to = %msg.to, subject = %msg.subject,
+            "mail not sent (no SMTP configured); admins read it at GET /api/v1/admin/mail"
         );
         return Outcome::Logged;
     };

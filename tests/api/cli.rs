@@ -26,13 +26,13 @@ pub fn markethub(dir: &Path) -> Command {
 }
 
 /// A running server process whose stderr lines arrive on a channel.
-struct Process {
-    child: Child,
+pub struct Process {
+    pub child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Process {
-    fn spawn(mut cmd: Command) -> Process {
+    pub fn spawn(mut cmd: Command) -> Process {
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -51,7 +51,7 @@ impl Process {
     }
 
     /// Waits (bounded) for a log line containing `needle` and returns it.
-    fn wait_for(&self, needle: &str) -> String {
+    pub fn wait_for(&self, needle: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) if line.contains(needle) => return line,
@@ -62,7 +62,7 @@ impl Process {
     }
 
     /// The address from the "listening on http://ADDR" line.
-    fn address(&self) -> String {
+    pub fn address(&self) -> String {
         let line = self.wait_for("listening on http://");
         let start = line.find("http://").map(|i| i + 7).unwrap_or(0);
         line[start..]
@@ -72,7 +72,7 @@ impl Process {
             .to_owned()
     }
 
-    fn signal(&self, sig: &str) {
+    pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -81,7 +81,7 @@ impl Process {
     }
 
     /// Waits (bounded) for the process to exit; kills it and fails the test otherwise.
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel();
@@ -362,4 +362,89 @@ fn sigterm_lets_the_in_flight_request_finish() {
         TcpStream::connect(&addr).is_err(),
         "no longer accepting connections"
     );
+}
+
+#[test]
+fn backup_and_restore_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = markethub(dir.path()).args(args).output().expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["backup"]);
+    assert!(!ok && err.contains("no database"), "{err}");
+    let (ok, _, err) = run(&[
+        "create-admin",
+        "--email",
+        "first@example.com",
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(ok, "{err}");
+
+    // Taken while a server runs on the same data directory.
+    let mut cmd = markethub(dir.path());
+    cmd.env("MARKETHUB_LISTEN", "127.0.0.1:0");
+    let mut server = Process::spawn(cmd);
+    server.address();
+    let (ok, out, err) = run(&["backup", "--out", "snapshot.db.gz"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("snapshot.db.gz"), "{out}");
+    let (ok, out, err) = run(&["backup"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("data/backups/markethub-"), "{out}");
+
+    let (ok, _, err) = run(&["restore", "snapshot.db.gz"]);
+    assert!(!ok && err.contains("stop it before restoring"), "{err}");
+    server.signal("-TERM");
+    assert!(server.wait_exit().success());
+
+    // Written after the backup: gone once it is restored, kept in the database moved aside.
+    let (ok, _, err) = run(&[
+        "create-admin",
+        "--email",
+        "later@example.com",
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["restore", "snapshot.db.gz"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("previous database moved to"), "{out}");
+    let emails = |db: &Path| -> Vec<String> {
+        let conn = rusqlite::Connection::open(db).expect("open");
+        let mut stmt = conn
+            .prepare("SELECT email FROM users ORDER BY email")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let data = dir.path().join("data");
+    assert_eq!(emails(&data.join("markethub.db")), ["first@example.com"]);
+    let aside = std::fs::read_dir(&data)
+        .expect("list")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.starts_with("markethub.db.before-restore-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
+        })
+        .expect("the previous database is kept");
+    assert_eq!(emails(&aside), ["first@example.com", "later@example.com"]);
+
+    std::fs::write(dir.path().join("junk.gz"), b"definitely not a backup").expect("write");
+    let (ok, _, err) = run(&["restore", "junk.gz"]);
+    assert!(!ok && err.contains("not a MarketHub backup"), "{err}");
+    assert_eq!(emails(&data.join("markethub.db")), ["first@example.com"]);
 }

@@ -4,6 +4,7 @@
 mod admin_users;
 mod analytics;
 mod auth_flows;
+mod backups;
 mod cart;
 mod categories;
 mod checkout;
@@ -12,6 +13,7 @@ mod cli;
 mod cloudinary;
 mod common;
 mod conventions;
+mod crash;
 #[cfg(feature = "mpesa")]
 mod daraja;
 mod demo;
@@ -23,6 +25,7 @@ mod listing;
 mod mail;
 mod market;
 mod merchants;
+mod metrics;
 mod mpesa;
 mod order_views;
 mod passwords;

@@ -60,6 +60,8 @@ pub fn test_config(dir: &TempDir) -> Config {
     // test asks for it.
     c.payments.simulator_delay_ms = 30;
     c.payments.reconcile_after_secs = 3600;
+    // The daily backup would run at every start (no backup exists yet); its tests enable it.
+    c.backup.enabled = false;
     c.rate_limit.login_per_ip_per_minute = 1000;
     c.rate_limit.login_per_account_per_minute = 1000;
     c.rate_limit.register_per_ip_per_hour = 1000;

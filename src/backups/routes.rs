@@ -1,0 +1,94 @@
+//! `GET /admin/backups` (list), `POST /admin/backups` (take one now) and
+//! `GET /admin/backups/{name}` (download). One backup at a time per server.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::{BackupError, BackupInfo, dir_of, list, parse_name};
+use crate::clock::now_ms;
+use crate::http::{AdminUser, AppError};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/backups", get(index).post(create))
+        .route("/admin/backups/{name}", get(download))
+}
+
+impl From<BackupError> for AppError {
+    fn from(e: BackupError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+/// Takes a backup now unless one is already running (409). Used by the API and the schedule.
+pub async fn take_backup(state: &AppState) -> Result<BackupInfo, AppError> {
+    let _running = state
+        .backup_lock
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| AppError::conflict("backup_running", "a backup is already being taken"))?;
+    let (db_path, dir) = (state.db.path().to_path_buf(), dir_of(&state.config));
+    let started = std::time::Instant::now();
+    let info = tokio::task::spawn_blocking(move || super::create(&db_path, &dir, None, |_, _| {}))
+        .await
+        .map_err(AppError::internal)??;
+    crate::metrics::backup_taken(&info, started.elapsed());
+    Ok(info)
+}
+
+async fn index(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, AppError> {
+    let dir = dir_of(&state.config);
+    let items = tokio::task::spawn_blocking(move || list(&dir))
+        .await
+        .map_err(AppError::internal)??;
+    let age = items.first().map(|b| (now_ms() - b.created_at) / 1000);
+    Ok(Json(json!({ "items": items, "last_backup_age_secs": age })))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<(StatusCode, Json<BackupInfo>), AppError> {
+    let info = take_backup(&state).await?;
+    tracing::info!(name = %info.name, size = info.size_bytes, "backup taken on request");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    // Only names we generate: nothing else in (or outside) the directory can be reached.
+    if parse_name(&name).is_none() || name.contains('/') || name.contains("..") {
+        return Err(AppError::not_found("backup"));
+    }
+    let path = dir_of(&state.config).join(&name);
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AppError::not_found("backup"));
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    };
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -61,6 +61,14 @@ pub struct Config {
     pub analytics: AnalyticsConfig,
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
+    pub sentry: SentryConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentryConfig {
+    /// Where error reports go (a Sentry DSN); empty: nowhere. Needs the `sentry` feature.
+    pub dsn: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,6 +313,7 @@ impl Default for Config {
             analytics: AnalyticsConfig::default(),
             backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
+            sentry: SentryConfig::default(),
         }
     }
 }
@@ -634,6 +643,15 @@ impl Config {
                 self.backup.daily_at
             ));
         }
+        let dsn = self.sentry.dsn.trim();
+        #[cfg(feature = "sentry")]
+        if !dsn.is_empty() && dsn.parse::<sentry::types::Dsn>().is_err() {
+            problems.push("sentry.dsn: not a Sentry DSN (https://KEY@HOST/PROJECT)".into());
+        }
+        #[cfg(not(feature = "sentry"))]
+        if !(dsn.is_empty() || dsn.starts_with("http://") || dsn.starts_with("https://")) {
+            problems.push("sentry.dsn: not a Sentry DSN (https://KEY@HOST/PROJECT)".into());
+        }
         if self.backup.keep_files == 0 {
             problems.push("backup.keep_files: must be at least 1".into());
         }
@@ -835,6 +853,12 @@ impl Config {
         c.cloudinary.api_secret = mask(&c.cloudinary.api_secret);
         c.payments.callback_secret = mask(&c.payments.callback_secret);
         c.metrics.token = mask(&c.metrics.token);
+        // The DSN's key is its user part.
+        if let Some((scheme, rest)) = c.sentry.dsn.split_once("://")
+            && let Some((_, host)) = rest.rsplit_once('@')
+        {
+            c.sentry.dsn = format!("{scheme}://********@{host}");
+        }
         c.mpesa.consumer_secret = mask(&c.mpesa.consumer_secret);
         c.mpesa.passkey = mask(&c.mpesa.passkey);
         c.mpesa.security_credential = mask(&c.mpesa.security_credential);

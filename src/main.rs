@@ -100,7 +100,8 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            markethub::logging::init(&config.log);
+            // Held until main returns, so queued error reports are flushed at exit.
+            let _reporting = markethub::logging::init(&config);
             match command {
                 Command::Migrate => migrate(&config),
                 Command::Backup { out } => backup(&config, out.as_deref()),

@@ -105,48 +105,77 @@ pub fn create(
     progress: impl FnMut(u64, u64),
 ) -> Result<BackupInfo, BackupError> {
     let now = now_ms();
-    let final_path = match dest {
-        Some(p) => p.to_path_buf(),
+    let parent = match dest {
+        Some(p) => p
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
         None => {
             std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-            let mut name = file_name(now);
-            let mut n = 2;
-            while dir.join(&name).exists() {
-                name = file_name(now).replace(SUFFIX, &format!("-{n}{SUFFIX}"));
-                n += 1;
-            }
-            dir.join(name)
+            dir.to_path_buf()
         }
     };
-    let parent = final_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let base = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp_db = parent.join(format!(".{base}.partial.db"));
-    let tmp_gz = parent.join(format!(".{base}.partial"));
-    let result = (|| -> Result<(), BackupError> {
+    // Unique per process and call: the CLI and the server's schedule may run at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stem = format!(".{PREFIX}{}-{call}", std::process::id());
+    let tmp_db = parent.join(format!("{stem}.partial.db"));
+    let tmp_gz = parent.join(format!("{stem}.partial.gz"));
+    let result = (|| -> Result<PathBuf, BackupError> {
         snapshot::copy(db_path, &tmp_db, progress)?;
         gzip(&tmp_db, &tmp_gz)?;
-        std::fs::rename(&tmp_gz, &final_path)
-            .map_err(io(format!("renaming to {}", final_path.display())))?;
-        sync_dir(parent);
-        Ok(())
+        let final_path = match dest {
+            // An explicit --out replaces what is there.
+            Some(p) => {
+                std::fs::rename(&tmp_gz, p).map_err(io(format!("renaming to {}", p.display())))?;
+                p.to_path_buf()
+            }
+            None => publish(&tmp_gz, &parent, now)?,
+        };
+        sync_dir(&parent);
+        Ok(final_path)
     })();
     let _ = std::fs::remove_file(&tmp_db);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp_gz);
-    }
-    result?;
+    let _ = std::fs::remove_file(&tmp_gz);
+    let final_path = result?;
     let size_bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
     Ok(BackupInfo {
-        name: base,
+        name: final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         size_bytes,
         created_at: now,
     })
+}
+
+/// Gives the finished file its timestamped name without ever replacing another backup: a
+/// hard link fails when the name is taken (two backups in one second), and the next suffix
+/// is tried.
+fn publish(tmp: &Path, dir: &Path, now: i64) -> Result<PathBuf, BackupError> {
+    for n in 1..1000 {
+        let name = if n == 1 {
+            file_name(now)
+        } else {
+            file_name(now).replace(SUFFIX, &format!("-{n}{SUFFIX}"))
+        };
+        let path = dir.join(name);
+        match std::fs::hard_link(tmp, &path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // A file system without hard links: check, then rename.
+            Err(_) if !path.exists() => {
+                std::fs::rename(tmp, &path)
+                    .map_err(io(format!("renaming to {}", path.display())))?;
+                return Ok(path);
+            }
+            Err(_) => {}
+        }
+    }
+    Err(BackupError::Invalid(
+        "too many backups in one second".into(),
+    ))
 }
 
 /// Compresses `src` into `dst` and flushes it to disk. Level 2: on the 540 MB benchmark
@@ -363,10 +392,8 @@ mod tests {
     #[test]
     fn leftovers_of_interrupted_backups_are_removed_once_idle() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let dead = dir
-            .path()
-            .join(".markethub-20261129T020000Z.db.gz.partial.db");
-        let live = dir.path().join(".markethub-20261130T020000Z.db.gz.partial");
+        let dead = dir.path().join(".markethub-4242-0.partial.db");
+        let live = dir.path().join(".markethub-4243-0.partial.gz");
         let other = dir.path().join(".hidden-notes.partial");
         for f in [&dead, &live, &other] {
             std::fs::write(f, b"x").expect("write");
@@ -380,8 +407,27 @@ mod tests {
                 .expect("mtime");
         }
         let removed = remove_stale_partials(dir.path(), STALE_PARTIAL);
-        assert_eq!(removed, [".markethub-20261129T020000Z.db.gz.partial.db"]);
+        assert_eq!(removed, [".markethub-4242-0.partial.db"]);
         assert!(live.exists() && other.exists());
+    }
+
+    #[test]
+    fn backups_in_the_same_second_never_replace_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("live.db");
+        rusqlite::Connection::open(&db)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);"))
+            .expect("database");
+        let out = dir.path().join("backups");
+        let a = create(&db, &out, None, |_, _| {}).expect("first");
+        let b = create(&db, &out, None, |_, _| {}).expect("second");
+        assert_ne!(a.name, b.name);
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
     }
 
     #[test]

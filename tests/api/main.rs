@@ -34,3 +34,5 @@ mod profile;
 mod rate_limits;
 mod refunds;
 mod reviews;
+#[cfg(feature = "sentry")]
+mod sentry;

@@ -32,24 +32,24 @@ fn open(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("data").join("markethub.db")).expect("open database")
 }
 
-fn stock_by_product(db: &rusqlite::Connection) -> HashMap<String, i64> {
-    let mut stmt = db
-        .prepare("SELECT id, stock FROM products")
-        .expect("prepare");
+/// A product id → number map from a two-column query.
+fn per_product(db: &rusqlite::Connection, sql: &str) -> HashMap<String, i64> {
+    let mut stmt = db.prepare(sql).expect("prepare");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
 }
 
+fn stock_by_product(db: &rusqlite::Connection) -> HashMap<String, i64> {
+    per_product(db, "SELECT id, stock FROM products")
+}
+
 fn ordered_by_product(db: &rusqlite::Connection) -> HashMap<String, i64> {
-    let mut stmt = db
-        .prepare("SELECT product_id, SUM(quantity) FROM order_items GROUP BY product_id")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    per_product(
+        db,
+        "SELECT product_id, SUM(quantity) FROM order_items GROUP BY product_id",
+    )
 }
 
 /// One buyer: signs in, then adds a product and checks out until the server goes away.

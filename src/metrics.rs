@@ -11,11 +11,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
-use crate::backups::BackupInfo;
 use crate::http::AppError;
 use crate::params;
 use crate::state::AppState;
@@ -28,7 +27,6 @@ struct Metrics {
     write_duration: Histogram,
     backups: IntCounter,
     backup_seconds: Histogram,
-    last_backup_bytes: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -73,17 +71,12 @@ fn build() -> Result<Metrics, prometheus::Error> {
         HistogramOpts::new("backup_duration_seconds", "Time to take a backup")
             .buckets(vec![0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
     )?;
-    let last_backup_bytes = IntGauge::new(
-        "last_backup_size_bytes",
-        "Size of the last backup this process took",
-    )?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(latency.clone()))?;
     registry.register(Box::new(write_wait.clone()))?;
     registry.register(Box::new(write_duration.clone()))?;
     registry.register(Box::new(backups.clone()))?;
     registry.register(Box::new(backup_seconds.clone()))?;
-    registry.register(Box::new(last_backup_bytes.clone()))?;
     Ok(Metrics {
         registry,
         requests,
@@ -92,7 +85,6 @@ fn build() -> Result<Metrics, prometheus::Error> {
         write_duration,
         backups,
         backup_seconds,
-        last_backup_bytes,
     })
 }
 
@@ -124,16 +116,16 @@ pub fn write_transaction(wait: Duration, run: Duration) {
     }
 }
 
-pub fn backup_taken(info: &BackupInfo, took: Duration) {
+/// One backup taken (its size is read from the newest file at scrape time).
+pub fn backup_taken(took: Duration) {
     if let Some(m) = METRICS.as_ref() {
         m.backups.inc();
         m.backup_seconds.observe(took.as_secs_f64());
-        m.last_backup_bytes
-            .set(i64::try_from(info.size_bytes).unwrap_or(i64::MAX));
     }
 }
 
-/// Middleware (as a route layer, so the matched route template is known).
+/// Middleware around every route (`Router::layer` runs after routing, so the matched route
+/// template is known; unmatched requests count as `unmatched`).
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();

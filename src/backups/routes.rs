@@ -38,7 +38,7 @@ pub async fn take_backup(state: &AppState) -> Result<BackupInfo, AppError> {
     let info = tokio::task::spawn_blocking(move || super::create(&db_path, &dir, None, |_, _| {}))
         .await
         .map_err(AppError::internal)??;
-    crate::metrics::backup_taken(&info, started.elapsed());
+    crate::metrics::backup_taken(started.elapsed());
     Ok(info)
 }
 

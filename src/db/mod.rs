@@ -164,6 +164,24 @@ pub fn placeholders(start: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `WHERE a AND b …` from the conditions whose value is present (each condition names its
+/// parameter `$?`, numbered here), with the arguments in order; empty when none applies.
+pub fn where_present(conditions: Vec<(&str, Option<Value>)>) -> (String, Vec<Value>) {
+    let mut args = Vec::new();
+    let mut conds = Vec::new();
+    for (cond, value) in conditions {
+        if let Some(v) = value {
+            args.push(v);
+            conds.push(cond.replace("$?", &format!("${}", args.len())));
+        }
+    }
+    if conds.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!("WHERE {}", conds.join(" AND ")), args)
+    }
+}
+
 /// Where the database lives and how it is tuned; built from the config.
 #[derive(Debug, Clone)]
 pub struct DbOptions {

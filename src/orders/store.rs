@@ -548,9 +548,7 @@ pub fn list_orders(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<String>, i64), DbError> {
-    let mut args: Vec<Value> = Vec::new();
-    let mut conds: Vec<String> = Vec::new();
-    for (cond, v) in [
+    let (where_sql, args) = crate::db::where_present(vec![
         (
             "o.customer_id = $?",
             f.customer_id.as_deref().map(Value::from),
@@ -563,17 +561,7 @@ pub fn list_orders(
         ("o.hub_id = $?", f.hub_id.as_deref().map(Value::from)),
         ("o.created_at >= $?", f.from_ms.map(Value::from)),
         ("o.created_at < $?", f.to_ms.map(Value::from)),
-    ] {
-        if let Some(v) = v {
-            args.push(v);
-            conds.push(cond.replace("$?", &format!("${}", args.len())));
-        }
-    }
-    let where_sql = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
+    ]);
     let (rows, total) = c.query_page(
         "o.id",
         &format!("FROM orders o {where_sql}"),
@@ -605,9 +593,7 @@ pub fn list_sub_orders(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<String>, i64), DbError> {
-    let mut args: Vec<Value> = Vec::new();
-    let mut conds: Vec<String> = Vec::new();
-    for (cond, v) in [
+    let (where_sql, args) = crate::db::where_present(vec![
         (
             "s.merchant_id = $?",
             f.merchant_id.as_deref().map(Value::from),
@@ -616,17 +602,7 @@ pub fn list_sub_orders(
         ("s.status = $?", f.status.map(|s| Value::from(s.as_str()))),
         ("s.created_at >= $?", f.from_ms.map(Value::from)),
         ("s.created_at < $?", f.to_ms.map(Value::from)),
-    ] {
-        if let Some(v) = v {
-            args.push(v);
-            conds.push(cond.replace("$?", &format!("${}", args.len())));
-        }
-    }
-    let where_sql = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
+    ]);
     let (rows, total) = c.query_page(
         "s.id",
         &format!("FROM sub_orders s {where_sql}"),

@@ -178,6 +178,8 @@ pub struct MpesaConfig {
 pub struct CatalogConfig {
     /// ISO 4217 code given to new products.
     pub currency: String,
+    /// Rankings of filtered listings and searches kept in memory (0 disables the cache).
+    pub listing_cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,10 +324,10 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: String::new(),
-            max_read_connections: 8,
+            max_read_connections: 4,
             busy_timeout_ms: 5000,
-            cache_size_kib: 8192,
-            mmap_size_mib: 64,
+            cache_size_kib: 4096,
+            mmap_size_mib: 0,
         }
     }
 }
@@ -388,6 +390,7 @@ impl Default for CatalogConfig {
     fn default() -> Self {
         CatalogConfig {
             currency: "KES".into(),
+            listing_cache_entries: 1024,
         }
     }
 }

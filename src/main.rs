@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use markethub::config::Config;
 use markethub::db::Db;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "markethub",

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenKeys;
 use crate::catalog::images::{self, ImageStore};
+use crate::catalog::listing_cache::ListingCache;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimits;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub callback_secret: Arc<str>,
     /// Cancelled when the server stops; background work started by requests watches it.
     pub shutdown: CancellationToken,
+    /// Rankings of filtered listings and searches (see `catalog::listing_cache`).
+    pub listing_cache: Arc<ListingCache>,
     /// Held while a backup is being taken: one at a time.
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -57,6 +60,7 @@ impl AppState {
             callback_secret: callback_secret.into(),
             shutdown: CancellationToken::new(),
             backup_lock: Arc::default(),
+            listing_cache: Arc::new(ListingCache::new(config.catalog.listing_cache_entries)),
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             limits: Arc::new(RateLimits::new(&config.rate_limit)),

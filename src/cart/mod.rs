@@ -7,7 +7,11 @@ pub mod store;
 
 use serde::Serialize;
 
-use crate::catalog::Product;
+use crate::catalog::{Product, store as catalog};
+use crate::clock::now_ms;
+use crate::db::Conn;
+use crate::http::AppError;
+use crate::ids::{self, new_id};
 
 pub const MAX_QUANTITY: i64 = 1000;
 
@@ -53,6 +57,44 @@ pub fn line_problem(live: bool, stock: i64, quantity: i64) -> Option<LineProblem
     } else {
         None
     }
+}
+
+pub(crate) fn insufficient(available: i64) -> AppError {
+    AppError::conflict("insufficient_stock", format!("only {available} in stock"))
+}
+
+/// Adds `quantity` (already validated as 1..=MAX_QUANTITY) of a live product to the
+/// customer's cart, merging with an existing line; stock and the per-line cap are checked.
+/// Runs inside the caller's write transaction.
+pub fn add_item(
+    c: &dyn Conn,
+    customer_id: &str,
+    product_id: &str,
+    quantity: i64,
+) -> Result<(), AppError> {
+    let product = if ids::is_valid(product_id) {
+        catalog::find_live_product(c, product_id)?
+    } else {
+        None
+    };
+    let product = product.ok_or_else(|| AppError::not_found("product"))?;
+    let existing = store::line_for_product(c, customer_id, product_id)?;
+    let wanted = existing.as_ref().map_or(0, |l| l.2) + quantity;
+    if wanted > MAX_QUANTITY {
+        return Err(AppError::invalid_field(
+            "quantity",
+            format!("a line holds at most {MAX_QUANTITY}"),
+        ));
+    }
+    if wanted > product.stock {
+        return Err(insufficient(product.stock));
+    }
+    let now = now_ms();
+    match existing {
+        Some((id, _, _)) => store::set_quantity(c, &id, wanted, now)?,
+        None => store::insert_line(c, &new_id(), customer_id, product_id, wanted, now)?,
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::catalog::store as catalog;
 use crate::clock::now_ms;
 use crate::db::Conn;
 use crate::http::{AppError, CustomerUser, FieldErrors, JsonBody};
-use crate::ids::{self, new_id};
+use crate::ids;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,10 +35,6 @@ fn quantity_ok(q: Option<i64>, e: &mut FieldErrors) -> i64 {
         }
         Some(q) => q,
     }
-}
-
-fn insufficient(available: i64) -> AppError {
-    AppError::conflict("insufficient_stock", format!("only {available} in stock"))
 }
 
 fn show_cart(state: &AppState, c: &dyn Conn, customer: &str) -> Result<CartView, AppError> {
@@ -74,35 +70,13 @@ async fn add(
     }
     let quantity = quantity_ok(body.quantity.or(Some(1)), &mut e);
     e.finish()?;
-    let st = state.clone();
-    let cart = state
+    let customer = u.id.clone();
+    state
         .db
-        .write(move |c| {
-            let product = if ids::is_valid(&product_id) {
-                catalog::find_live_product(c, &product_id)?
-            } else {
-                None
-            };
-            let product = product.ok_or_else(|| AppError::not_found("product"))?;
-            let existing = store::line_for_product(c, &u.id, &product_id)?;
-            let wanted = existing.as_ref().map_or(0, |l| l.2) + quantity;
-            if wanted > MAX_QUANTITY {
-                return Err(AppError::invalid_field(
-                    "quantity",
-                    format!("a line holds at most {MAX_QUANTITY}"),
-                ));
-            }
-            if wanted > product.stock {
-                return Err(insufficient(product.stock));
-            }
-            let now = now_ms();
-            match existing {
-                Some((id, _, _)) => store::set_quantity(c, &id, wanted, now)?,
-                None => store::insert_line(c, &new_id(), &u.id, &product_id, wanted, now)?,
-            }
-            show_cart(&st, c, &u.id)
-        })
+        .write(move |c| super::add_item(c, &customer, &product_id, quantity))
         .await?;
+    let st = state.clone();
+    let cart = state.db.read(move |c| show_cart(&st, c, &u.id)).await?;
     Ok((StatusCode::CREATED, Json(cart)))
 }
 
@@ -138,7 +112,7 @@ async fn update(
                 )
             })?;
             if quantity > product.stock {
-                return Err(insufficient(product.stock));
+                return Err(super::insufficient(product.stock));
             }
             store::set_quantity(c, &line_id, quantity, now_ms())?;
             show_cart(&st, c, &u.id)

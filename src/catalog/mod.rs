@@ -7,6 +7,7 @@ pub mod admin_routes;
 #[cfg(feature = "cloudinary")]
 pub mod cloudinary;
 pub mod images;
+pub mod listing_cache;
 pub mod routes;
 pub mod search;
 pub mod store;

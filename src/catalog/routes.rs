@@ -72,10 +72,13 @@ struct ListQuery {
     max_price_cents: Option<String>,
     sort: Option<String>,
     in_stock: Option<String>,
+    /// `false`: skip the total (infinite scroll needs only the next page).
+    count: Option<String>,
 }
 
-/// Validates the listing query; every problem is named, as a 400.
-fn parse_filter(q: ListQuery) -> Result<ProductFilter, AppError> {
+/// Validates the listing query; every problem is named, as a 400. Also returns whether the
+/// total is wanted (`count`, default true).
+fn parse_filter(q: ListQuery) -> Result<(ProductFilter, bool), AppError> {
     let mut fields = BTreeMap::new();
     let mut bad = |f: &str, m: &str| {
         fields.insert(f.to_owned(), m.to_owned());
@@ -134,15 +137,17 @@ fn parse_filter(q: ListQuery) -> Result<ProductFilter, AppError> {
         },
         None => None,
     };
-    let in_stock = match q.in_stock.as_deref().map(str::trim) {
+    let mut flag = |v: Option<&str>, name: &str| match v.map(str::trim) {
         None | Some("") => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => {
-            bad("in_stock", "must be true or false");
+            bad(name, "must be true or false");
             None
         }
     };
+    let in_stock = flag(q.in_stock.as_deref(), "in_stock");
+    let count = flag(q.count.as_deref(), "count").unwrap_or(true);
     if !fields.is_empty() {
         return Err(AppError {
             status: StatusCode::BAD_REQUEST,
@@ -150,15 +155,18 @@ fn parse_filter(q: ListQuery) -> Result<ProductFilter, AppError> {
             ..AppError::validation(fields)
         });
     }
-    Ok(ProductFilter {
-        text,
-        category_id,
-        merchant_id,
-        min_price_cents,
-        max_price_cents,
-        in_stock,
-        sort,
-    })
+    Ok((
+        ProductFilter {
+            text,
+            category_id,
+            merchant_id,
+            min_price_cents,
+            max_price_cents,
+            in_stock,
+            sort,
+        },
+        count,
+    ))
 }
 
 async fn list_products(
@@ -166,12 +174,15 @@ async fn list_products(
     page: Pagination,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<Product>>, AppError> {
-    let filter = parse_filter(query)?;
-    let (items, total, exact) = state
+    let (filter, count) = parse_filter(query)?;
+    let cache = state.listing_cache.clone();
+    let (items, total) = state
         .db
-        .read(move |c| store::list_live_products(c, &filter, page.limit(), page.offset()))
+        .read(move |c| {
+            store::list_live_products(c, &filter, page.limit(), page.offset(), count, &cache)
+        })
         .await?;
-    Ok(Json(page.page_capped(items, total, exact)))
+    Ok(Json(page.page_maybe_counted(items, total)))
 }
 
 async fn get_product(

@@ -1,10 +1,12 @@
 //! SQL for categories, products and product images.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::db::{Conn, DbError, Dialect, Row, Value, placeholders};
 use crate::params;
 
+use super::listing_cache::{ListingCache, RANKS, Ranking};
 use super::{Category, ImageRef, MerchantRef, Product, ProductFilter, Sort};
 
 /// Totals of the public listing are exact up to this many rows, then reported as a floor.
@@ -161,6 +163,8 @@ pub fn delete_category(c: &dyn Conn, id: &str) -> Result<bool, DbError> {
 
 /// The merchant's name comes from a correlated lookup rather than a join, so the planner
 /// always drives the query from `products` (and its listing indexes).
+/// How many columns [`PRODUCT_COLUMNS`] selects.
+const PRODUCT_COLUMN_COUNT: usize = 14;
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.currency, p.stock, \
      p.category_id, p.merchant_id, \
      COALESCE((SELECT m.business_name FROM merchants m WHERE m.id = p.merchant_id), ''), \
@@ -312,13 +316,91 @@ pub fn list_own_products(
     Ok((products, total))
 }
 
-/// One page of the public listing and its total (exact up to [`COUNT_CAP`]).
+/// The ranking of a filtered listing or search, from the cache or computed (and cached) at
+/// the current catalog generation.
+fn ranking(
+    c: &dyn Conn,
+    cache: &ListingCache,
+    f: &ProductFilter,
+    from_where: &str,
+    order: &str,
+    args: &[Value],
+) -> Result<Arc<Ranking>, DbError> {
+    let generation: i64 = c.query_scalar("SELECT n FROM catalog_generation WHERE id = 1", &[])?;
+    let key = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{order}",
+        f.text, f.category_id, f.merchant_id, f.min_price_cents, f.max_price_cents
+    );
+    if let Some(hit) = cache.get(generation, &key) {
+        return Ok(hit);
+    }
+    let keys = c
+        .query(
+            &format!("SELECT p.pk {from_where} ORDER BY {order} LIMIT {RANKS}"),
+            args,
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let (total, exact) = if keys.len() < RANKS {
+        (i64::try_from(keys.len()).unwrap_or(i64::MAX), true)
+    } else {
+        c.count_capped(from_where, args, COUNT_CAP)?
+    };
+    let ranking = Arc::new(Ranking { keys, total, exact });
+    cache.put(generation, key, ranking.clone());
+    Ok(ranking)
+}
+
+/// The live products with these row keys, in the order given (rows that stopped being live
+/// since the ranking was made are left out).
+fn rows_by_keys(c: &dyn Conn, keys: &[i64]) -> Result<Vec<Row>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
+    let rows = c.query(
+        &format!(
+            "SELECT {PRODUCT_COLUMNS}, p.pk FROM products p WHERE p.pk IN ({}) AND {LIVE}",
+            placeholders(1, args.len())
+        ),
+        &args,
+    )?;
+    let mut by_key: HashMap<i64, Row> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        by_key.insert(row.get(PRODUCT_COLUMN_COUNT)?, row);
+    }
+    Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
+}
+
+/// A listing's total and whether it is exact.
+pub type Total = (i64, bool);
+
+/// Live products in the whole shop, or in a category and its subcategories.
+fn live_count(c: &dyn Conn, category_id: Option<&str>) -> Result<i64, DbError> {
+    match category_id {
+        None => c.query_scalar("SELECT COALESCE(SUM(n), 0) FROM product_live_counts", &[]),
+        Some(cat) => c.query_scalar(
+            "WITH RECURSIVE sub(id) AS (
+                 SELECT id FROM categories WHERE id = $1
+                 UNION SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id)
+             SELECT COALESCE(SUM(n), 0) FROM product_live_counts
+             WHERE category_id IN (SELECT id FROM sub)",
+            params![cat],
+        ),
+    }
+}
+
+/// One page of the public listing and, when `count` is set, its total (exact up to
+/// [`COUNT_CAP`]) and whether it is exact.
 pub fn list_live_products(
     c: &dyn Conn,
     f: &ProductFilter,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Product>, i64, bool), DbError> {
+    count: bool,
+    cache: &ListingCache,
+) -> Result<(Vec<Product>, Option<Total>), DbError> {
     let mut args: Vec<Value> = Vec::new();
     let mut from = String::from("FROM products p");
     let mut conds = vec![LIVE.to_owned()];
@@ -373,21 +455,53 @@ pub fn list_live_products(
         Sort::Rating => "p.rating_avg DESC, p.rating_count DESC, p.id",
     };
     let from_where = format!("{from} WHERE {}", conds.join(" AND "));
-    let (rows, total, exact) = c.query_page_capped(
-        PRODUCT_COLUMNS,
-        &from_where,
-        order,
-        &args,
-        limit,
-        offset,
-        COUNT_CAP,
-    )?;
+    let only_category = f.text.is_none()
+        && f.merchant_id.is_none()
+        && f.min_price_cents.is_none()
+        && f.max_price_cents.is_none()
+        && f.in_stock.is_none();
+    let (rows, total) = if count && only_category {
+        // Exact, from the trigger-kept counters: no rows are counted.
+        let total = live_count(c, f.category_id.as_deref())?;
+        let rows = if offset >= total {
+            Vec::new()
+        } else {
+            c.query_page_uncounted(PRODUCT_COLUMNS, &from_where, order, &args, limit, offset)?
+        };
+        (rows, Some((total, true)))
+    } else if count
+        && cache.enabled()
+        && f.in_stock.is_none()
+        && usize::try_from(offset + limit).is_ok_and(|end| end <= RANKS)
+    {
+        let ranking = ranking(c, cache, f, &from_where, order, &args)?;
+        let len = ranking.keys.len();
+        let start = usize::try_from(offset).unwrap_or(len).min(len);
+        let end = usize::try_from(offset + limit).unwrap_or(len).min(len);
+        let rows = rows_by_keys(c, &ranking.keys[start..end])?;
+        (rows, Some((ranking.total, ranking.exact)))
+    } else if count {
+        let (rows, total, exact) = c.query_page_capped(
+            PRODUCT_COLUMNS,
+            &from_where,
+            order,
+            &args,
+            limit,
+            offset,
+            COUNT_CAP,
+        )?;
+        (rows, Some((total, exact)))
+    } else {
+        let rows =
+            c.query_page_uncounted(PRODUCT_COLUMNS, &from_where, order, &args, limit, offset)?;
+        (rows, None)
+    };
     let mut products = rows
         .iter()
         .map(product_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     attach_images(c, &mut products)?;
-    Ok((products, total, exact))
+    Ok((products, total))
 }
 
 pub struct NewProduct<'a> {
@@ -601,4 +715,86 @@ pub fn image_ref(c: &dyn Conn, image_id: &str) -> Result<Option<ImageRef>, DbErr
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Conn, DbError, temp_db};
+    use crate::params;
+
+    /// The trigger-kept counters against a real count, after every kind of change.
+    fn counters_match(c: &dyn Conn) -> Result<(), DbError> {
+        let real = c.query(
+            "SELECT category_id, COUNT(*) FROM products
+             WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
+             GROUP BY category_id ORDER BY category_id",
+            &[],
+        )?;
+        let kept = c.query(
+            "SELECT category_id, n FROM product_live_counts WHERE n <> 0 ORDER BY category_id",
+            &[],
+        )?;
+        let pairs = |rows: Vec<crate::db::Row>| -> Result<Vec<(String, i64)>, DbError> {
+            rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
+        };
+        assert_eq!(pairs(real)?, pairs(kept)?);
+        Ok(())
+    }
+
+    #[test]
+    fn live_counters_follow_every_change() -> Result<(), DbError> {
+        let (_dir, db) = temp_db();
+        db.write_blocking(|c| {
+            for (id, role) in [("m1", "merchant"), ("m2", "merchant")] {
+                c.execute(
+                    "INSERT INTO users (id, email, password_hash, full_name, role, created_at, updated_at)
+                     VALUES ($1, $1 || '@x.test', 'x', 'M', $2, 0, 0)",
+                    params![id, role],
+                )?;
+                c.execute(
+                    "INSERT INTO merchants (id, business_name, business_description, phone, location,
+                                            created_at, updated_at)
+                     VALUES ($1, 'B', 'D', '0700000000', 'Nairobi', 0, 0)",
+                    params![id],
+                )?;
+            }
+            for cat in ["a", "b"] {
+                c.execute(
+                    "INSERT INTO categories (id, name, created_at, updated_at) VALUES ($1, $1, 0, 0)",
+                    params![cat],
+                )?;
+            }
+            for i in 0..10i64 {
+                c.execute(
+                    "INSERT INTO products (id, merchant_id, category_id, name, price_cents, stock,
+                                           is_active, created_at, updated_at)
+                     VALUES ($1, $2, $3, 'P', 100, 5, $4, $5, $5)",
+                    params![
+                        format!("p{i}"),
+                        if i % 2 == 0 { "m1" } else { "m2" },
+                        if i < 6 { "a" } else { "b" },
+                        i != 3,
+                        i
+                    ],
+                )?;
+            }
+            counters_match(c)?;
+            let steps = [
+                "UPDATE products SET is_active = 0 WHERE id = 'p1'",
+                "UPDATE products SET is_active = 1 WHERE id = 'p3'",
+                "UPDATE products SET deleted_at = 1 WHERE id = 'p4'",
+                "UPDATE products SET category_id = 'b' WHERE id IN ('p0', 'p1')",
+                "UPDATE products SET stock = 0, price_cents = 5 WHERE id = 'p2'",
+                "UPDATE users SET is_active = 0 WHERE id = 'm2'",
+                "UPDATE users SET is_active = 1 WHERE id = 'm2'",
+                "UPDATE users SET role = 'customer' WHERE id = 'm1'",
+                "DELETE FROM products WHERE id IN ('p5', 'p6', 'p0')",
+            ];
+            for step in steps {
+                c.execute(step, &[])?;
+                counters_match(c)?;
+            }
+            Ok(())
+        })
+    }
 }

@@ -5,10 +5,12 @@
 //! never on the async executor. Every write runs inside one `BEGIN IMMEDIATE` transaction
 //! that commits when the closure returns `Ok` and rolls back when it returns `Err`.
 
+mod checkpointer;
 mod migrate;
 pub mod snapshot;
 mod sqlite;
 mod value;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,6 +105,23 @@ impl dyn Conn + '_ {
         offset: i64,
         cap: i64,
     ) -> Result<(Vec<Row>, i64, bool), DbError> {
+        let (counted, exact) = self.count_capped(from_where, params, cap)?;
+        // Past the cap the real end is unknown: always try the page.
+        let known_end = if exact { counted } else { i64::MAX };
+        let rows = self.page_rows(
+            columns, from_where, order_by, params, limit, offset, known_end,
+        )?;
+        Ok((rows, counted, exact))
+    }
+
+    /// `min(rows matched by {from_where}, cap)` and whether that is the exact count; stops
+    /// reading at `cap + 1` rows.
+    pub fn count_capped(
+        &self,
+        from_where: &str,
+        params: &[Value],
+        cap: i64,
+    ) -> Result<(i64, bool), DbError> {
         let counted: i64 = self.query_scalar(
             &format!(
                 "SELECT COUNT(*) FROM (SELECT 1 {from_where} LIMIT {}) AS capped",
@@ -110,13 +129,28 @@ impl dyn Conn + '_ {
             ),
             params,
         )?;
-        let exact = counted <= cap;
-        // Past the cap the real end is unknown: always try the page.
-        let known_end = if exact { counted } else { i64::MAX };
-        let rows = self.page_rows(
-            columns, from_where, order_by, params, limit, offset, known_end,
-        )?;
-        Ok((rows, counted.min(cap), exact))
+        Ok((counted.min(cap), counted <= cap))
+    }
+
+    /// One page of `SELECT {columns} {from_where} ORDER BY {order_by}` without counting.
+    pub fn query_page_uncounted(
+        &self,
+        columns: &str,
+        from_where: &str,
+        order_by: &str,
+        params: &[Value],
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Row>, DbError> {
+        self.page_rows(
+            columns,
+            from_where,
+            order_by,
+            params,
+            limit,
+            offset,
+            i64::MAX,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -196,6 +230,9 @@ pub struct DbOptions {
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<sqlite::SqliteDb>,
+    /// One permit per read connection: reads queue here, asynchronously and in order, so a
+    /// burst of requests never parks blocking threads on the pool.
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -204,9 +241,11 @@ impl Db {
     pub fn open(opts: &DbOptions) -> Result<(Db, MigrationStatus), DbError> {
         let path = sqlite_path(&opts.url)?;
         let (db, status) = sqlite::SqliteDb::open(&path, opts)?;
+        let slots = usize::try_from(opts.max_read_connections.max(1)).unwrap_or(1);
         Ok((
             Db {
                 inner: Arc::new(db),
+                read_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             },
             status,
         ))
@@ -231,30 +270,35 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.read(f))
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| E::from(DbError::Task(e.to_string())))?
+            .map_err(|e| E::from(DbError::Task(e.to_string())))?;
+        tokio::task::spawn_blocking(move || {
+            let out = inner.read(f);
+            drop(slot);
+            out
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
-    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the single writer connection.
-    /// Waiting for the writer happens asynchronously, so queued writes hold no threads.
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the single writer connection
+    /// (possibly together with other queued writes, each in its own savepoint: see
+    /// `writer.rs`). `Ok` means committed; on `Err` none of `f`'s changes are kept. Waiting
+    /// for the writer happens asynchronously, so queued writes hold no threads.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&dyn Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let asked = std::time::Instant::now();
-        let guard = self.inner.writer().lock_owned().await;
-        let wait = asked.elapsed();
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let out = sqlite::write_tx(guard, f);
-            crate::metrics::write_transaction(wait, started.elapsed());
-            out
-        })
-        .await
-        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .submit(Box::new(writer::Pending::new(f, reply)))?;
+        answer.await.map_err(|_| E::from(writer_gone()))?
     }
 
     /// Read connections: (open, idle), for metrics.
@@ -262,14 +306,14 @@ impl Db {
         self.inner.read_pool_state()
     }
 
-    /// Blocking variant of [`Db::write`] for the CLI (never call it on the async executor).
+    /// Blocking variant of [`Db::write`] for the CLI (never call it on the async executor):
+    /// one transaction of its own, on the calling thread, between the writer's batches.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&dyn Conn) -> Result<T, E>,
         E: From<DbError>,
     {
-        let guard = self.inner.writer().blocking_lock_owned();
-        sqlite::write_tx(guard, f)
+        self.inner.with_writer(|conn| sqlite::write_tx(conn, f))
     }
 
     /// `SELECT 1` on both a read and the write connection: used by `/readyz`.
@@ -282,11 +326,15 @@ impl Db {
 
     /// Checkpoints the WAL and runs `PRAGMA optimize`; called once at shutdown.
     pub async fn close(&self) -> Result<(), DbError> {
-        let guard = self.inner.writer().lock_owned().await;
-        tokio::task::spawn_blocking(move || sqlite::checkpoint(&guard))
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.with_writer(|conn| sqlite::checkpoint(conn)))
             .await
             .map_err(|e| DbError::Task(e.to_string()))?
     }
+}
+
+fn writer_gone() -> DbError {
+    DbError::Task("the writer thread stopped before answering".into())
 }
 
 /// A database file at an older schema version (tests of upgrades and restores).

@@ -1,23 +1,24 @@
-//! The SQLite backend: one writer connection behind an async mutex, a pool of read-only
-//! connections, the pragmas of the design, and the `$N` → `?N` placeholder rewrite.
+//! The SQLite backend: the writer thread (see `writer.rs`), a pool of read-only connections,
+//! the pragmas of the design, and the `$N` → `?N` placeholder rewrite.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::checkpointer::Checkpointer;
 use super::migrate::{self, MigrationStatus};
+use super::writer::{WriteJob, Writer};
 use super::{Conn, DbError, DbOptions, Dialect, Row, Value};
 
 pub(super) struct SqliteDb {
     path: PathBuf,
     readers: r2d2::Pool<SqliteConnectionManager>,
-    writer: Arc<Mutex<Connection>>,
+    writer: Writer,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteDb {
@@ -25,6 +26,9 @@ impl SqliteDb {
         let mut writer = open_writer(path, opts)?;
         let status = migrate::run(&mut writer)?;
         writer.set_prepared_statement_cache_capacity(256);
+        // Checkpoints run on their own thread (see `checkpointer.rs`), not inside commits.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        let checkpointer = Checkpointer::start(path, Duration::from_millis(opts.busy_timeout_ms))?;
 
         let init_opts = opts.clone();
         let manager = SqliteConnectionManager::file(path)
@@ -47,7 +51,8 @@ impl SqliteDb {
             SqliteDb {
                 path: path.to_path_buf(),
                 readers,
-                writer: Arc::new(Mutex::new(writer)),
+                writer: Writer::start(writer)?,
+                _checkpointer: checkpointer,
             },
             status,
         ))
@@ -62,8 +67,13 @@ impl SqliteDb {
         (st.connections, st.idle_connections)
     }
 
-    pub(super) fn writer(&self) -> Arc<Mutex<Connection>> {
-        self.writer.clone()
+    pub(super) fn submit(&self, job: Box<dyn WriteJob>) -> Result<(), DbError> {
+        self.writer.submit(job)
+    }
+
+    /// The write connection for the calling thread alone, between batches.
+    pub(super) fn with_writer<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        self.writer.with_conn(f)
     }
 
     pub(super) fn read<T, E, F>(&self, f: F) -> Result<T, E>
@@ -115,12 +125,11 @@ pub(super) fn migrate_file(path: &Path, opts: &DbOptions) -> Result<MigrationSta
 }
 
 /// Runs `f` in a `BEGIN IMMEDIATE` transaction; commits on `Ok`, rolls back on `Err`.
-pub(super) fn write_tx<T, E, F>(mut guard: OwnedMutexGuard<Connection>, f: F) -> Result<T, E>
+pub(super) fn write_tx<T, E, F>(conn: &mut Connection, f: F) -> Result<T, E>
 where
     F: FnOnce(&dyn Conn) -> Result<T, E>,
     E: From<DbError>,
 {
-    let conn: &mut Connection = &mut guard;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| E::from(map_err(e)))?;
@@ -140,7 +149,7 @@ fn map_err(e: rusqlite::Error) -> DbError {
 }
 
 /// A borrowed SQLite connection or transaction seen through the portable [`Conn`] trait.
-struct SqliteConn<'a>(&'a Connection);
+pub(super) struct SqliteConn<'a>(pub(super) &'a Connection);
 
 impl Conn for SqliteConn<'_> {
     fn dialect(&self) -> Dialect {

@@ -191,8 +191,23 @@ impl Pagination {
             items,
             page: self.page,
             per_page: self.per_page,
-            total,
+            total: Some(total),
             total_exact: exact,
+        }
+    }
+
+    /// The envelope without a total: `total` is `Some((count, exact))` or `None` (not counted).
+    pub fn page_maybe_counted<T: Serialize>(
+        &self,
+        items: Vec<T>,
+        total: Option<(i64, bool)>,
+    ) -> Page<T> {
+        Page {
+            items,
+            page: self.page,
+            per_page: self.per_page,
+            total: total.map(|t| t.0),
+            total_exact: total.is_none_or(|t| t.1),
         }
     }
 }
@@ -243,7 +258,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub page: u32,
     pub per_page: u32,
-    pub total: i64,
+    /// Absent when the client asked not to count (`count=false` where supported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
     /// Present (and false) only when `total` was capped.
     #[serde(skip_serializing_if = "is_true")]
     pub total_exact: bool,

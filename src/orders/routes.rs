@@ -131,10 +131,11 @@ async fn checkout(
             "M-Pesa is not available here; choose cod",
         ));
     }
-    let (order, replayed) = state
+    let (order_id, replayed) = state
         .db
         .write(move |c| service::checkout(c, &u.id, &input, key.as_deref()))
         .await?;
+    let order = state.db.read(move |c| service::load(c, &order_id)).await?;
     if !replayed {
         state.mail.wake();
         tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order placed");

@@ -49,14 +49,15 @@ impl CheckoutInput {
     }
 }
 
-/// Turns the customer's cart into an order. Returns the order and whether it is the replay
-/// of an earlier checkout with the same idempotency key.
+/// Turns the customer's cart into an order. Returns the order's id and whether it is the
+/// replay of an earlier checkout with the same idempotency key. (The caller reads the order
+/// back after the commit, so the single writer is not held for it.)
 pub fn checkout(
     c: &dyn Conn,
     customer_id: &str,
     input: &CheckoutInput,
     idempotency_key: Option<&str>,
-) -> Result<(OrderView, bool), AppError> {
+) -> Result<(String, bool), AppError> {
     let request_hash = input.hash();
     if let Some(key) = idempotency_key
         && let Some((order_id, hash)) = store::find_by_idempotency_key(c, customer_id, key)?
@@ -68,7 +69,7 @@ pub fn checkout(
                 "this Idempotency-Key was used for a different checkout",
             ));
         }
-        return Ok((load(c, &order_id)?, true));
+        return Ok((order_id, true));
     }
     match delivery::find_hub(c, &input.hub_id)? {
         Some(h) if h.is_active => {}
@@ -232,7 +233,7 @@ pub fn checkout(
         );
         mail::enqueue(c, &m, now)?;
     }
-    Ok((load(c, &order_id)?, false))
+    Ok((order_id, false))
 }
 
 fn cart_unavailable(items: Vec<serde_json::Value>) -> AppError {

@@ -168,6 +168,16 @@ async fn filters_sorts_and_pagination() {
     assert_eq!(names(&page2), ["Tecno Spark 10 smartphone"]);
     assert_eq!(page2.body["total"], 4);
     assert_eq!(page2.body["page"], 2);
+    // Infinite scroll skips the count: same page, no total.
+    let uncounted = srv
+        .get("/products?per_page=3&page=2&count=false", None)
+        .await;
+    assert_eq!(names(&uncounted), ["Tecno Spark 10 smartphone"]);
+    assert!(
+        uncounted.body.get("total").is_none(),
+        "{:?}",
+        uncounted.body
+    );
     let beyond = srv.get("/products?per_page=3&page=9", None).await;
     assert_eq!(beyond.body["items"], json!([]));
 
@@ -192,6 +202,7 @@ async fn filters_sorts_and_pagination() {
         "min_price_cents=500&max_price_cents=100",
         "category_id=food",
         "in_stock=maybe",
+        "count=no",
         "per_page=0",
     ] {
         let r = srv.get(&format!("/products?{bad}"), None).await;

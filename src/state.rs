@@ -51,7 +51,7 @@ impl AppState {
         let hasher = PasswordHasher::new(
             config.hash_concurrency(),
             Duration::from_secs(config.auth.hash_queue_timeout_secs),
-        );
+        )?;
         let images = images::store_from_config(&config)?;
         let mpesa = crate::payments::gateway_from_config(&config)?;
         Ok(AppState {

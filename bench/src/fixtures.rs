@@ -140,6 +140,14 @@ fn query_word(term: &str) -> String {
 }
 
 impl Fixtures {
+    /// The search requests: what shoppers type, first page.
+    pub fn search_paths(&self) -> Vec<String> {
+        self.search_terms
+            .iter()
+            .map(|t| format!("/api/v1/products?q={}&per_page=20", query_word(t)))
+            .collect()
+    }
+
     /// The Lua data file: path lists per scenario, tokens, and the checkout body.
     pub fn write_lua(
         &self,
@@ -168,15 +176,7 @@ impl Fixtures {
         );
         let _ = writeln!(lua, "list_paths = {}", pages(""));
         let _ = writeln!(lua, "list_nocount_paths = {}", pages("&count=false"));
-        let _ = writeln!(
-            lua,
-            "search_paths = {}",
-            lua_list(
-                self.search_terms
-                    .iter()
-                    .map(|t| format!("{p}?q={}&per_page=20", query_word(t)))
-            )
-        );
+        let _ = writeln!(lua, "search_paths = {}", lua_list(self.search_paths()));
         let _ = writeln!(
             lua,
             "category_paths = {}",

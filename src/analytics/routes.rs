@@ -19,6 +19,11 @@ use crate::state::AppState;
 /// Longest period one request may cover, in days.
 const MAX_DAYS: i64 = 1100;
 
+/// Shop-wide dashboards aggregate up to every order of the period: they run one at a time,
+/// so a few admins refreshing at once neither take every core from the shop nor multiply the
+/// memory of the aggregation.
+static SHOP_WIDE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/analytics", get(admin))
@@ -81,6 +86,7 @@ fn period(state: &AppState, q: &RawQuery) -> Result<Period, AppError> {
 async fn compute_admin(state: &AppState, p: Period) -> Result<AdminAnalytics, AppError> {
     let currency = state.config.catalog.currency.clone();
     let top = state.config.analytics.top_limit;
+    let _turn = SHOP_WIDE.acquire().await.map_err(AppError::internal)?;
     Ok(state
         .db
         .read(move |c| store::admin(c, &p, &currency, top))

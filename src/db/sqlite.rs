@@ -110,7 +110,6 @@ fn apply_connection_pragmas(conn: &Connection, opts: &DbOptions) -> rusqlite::Re
     conn.execute_batch(&format!(
         "PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -{};
          PRAGMA mmap_size = {};",
         opts.cache_size_kib,

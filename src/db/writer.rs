@@ -128,7 +128,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), DbError> {
 }
 
 /// One transaction for the whole batch; a savepoint per job when there is more than one.
-fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteJob>>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for job in batch {
@@ -138,10 +138,11 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
     }
     let single = batch.len() == 1;
     let mut rolled_back = false;
-    let mut own_errors: Vec<Option<DbError>> = Vec::with_capacity(batch.len());
-    for job in &mut batch {
+    let mut done: Vec<(Box<dyn WriteJob>, Option<DbError>)> = Vec::with_capacity(batch.len());
+    let mut pending = batch.into_iter();
+    while let Some(mut job) = pending.next() {
         if !single && let Err(e) = exec(conn, "SAVEPOINT job") {
-            own_errors.push(Some(e));
+            done.push((job, Some(e)));
             continue;
         }
         let c = SqliteConn(conn);
@@ -154,36 +155,49 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
             ),
         };
         if single {
-            own_errors.push(own);
             if !ok {
                 let _ = exec(conn, "ROLLBACK");
                 rolled_back = true;
             }
+            done.push((job, own));
             continue;
         }
         if !ok {
             let _ = exec(conn, "ROLLBACK TO job");
         }
         let _ = exec(conn, "RELEASE job");
-        own_errors.push(own);
+        done.push((job, own));
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back on its own (I/O error, disk full):
+            // nothing of the jobs so far is kept, and they hear so. The rest start afresh
+            // rather than run outside a transaction.
+            for (job, own) in done {
+                job.finish(Some(own.unwrap_or_else(lost)));
+            }
+            let rest: Vec<_> = pending.collect();
+            if !rest.is_empty() {
+                run_batch(conn, rest);
+            }
+            return;
+        }
     }
-    // SQLite may have rolled the whole transaction back on its own (I/O error, disk full):
-    // then nothing of the batch is kept and every job hears so.
     let failure = if rolled_back {
         None
     } else if conn.is_autocommit() {
-        Some(DbError::Task(
-            "the transaction was rolled back by the database".into(),
-        ))
+        Some(lost())
     } else {
         exec(conn, "COMMIT").err().inspect(|_| {
             let _ = exec(conn, "ROLLBACK");
         })
     };
-    for (job, own) in batch.into_iter().zip(own_errors) {
+    for (job, own) in done {
         let err = own.or_else(|| failure.as_ref().map(copy_error));
         job.finish(err);
     }
+}
+
+fn lost() -> DbError {
+    DbError::Task("the transaction was rolled back by the database".into())
 }
 
 /// A batch-wide error for each job (the originals are not `Clone`).

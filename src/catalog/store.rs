@@ -161,10 +161,10 @@ pub fn delete_category(c: &dyn Conn, id: &str) -> Result<bool, DbError> {
 
 // ---- products ----
 
-/// The merchant's name comes from a correlated lookup rather than a join, so the planner
-/// always drives the query from `products` (and its listing indexes).
 /// How many columns [`PRODUCT_COLUMNS`] selects.
 const PRODUCT_COLUMN_COUNT: usize = 14;
+/// The merchant's name comes from a correlated lookup rather than a join, so the planner
+/// always drives the query from `products` (and its listing indexes).
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.currency, p.stock, \
      p.category_id, p.merchant_id, \
      COALESCE((SELECT m.business_name FROM merchants m WHERE m.id = p.merchant_id), ''), \
@@ -469,17 +469,18 @@ pub fn list_live_products(
             c.query_page_uncounted(PRODUCT_COLUMNS, &from_where, order, &args, limit, offset)?
         };
         (rows, Some((total, true)))
-    } else if count
+    } else if !only_category
         && cache.enabled()
         && f.in_stock.is_none()
         && usize::try_from(offset + limit).is_ok_and(|end| end <= RANKS)
     {
+        // Searches and filtered listings (counted or not) page through a cached ranking.
         let ranking = ranking(c, cache, f, &from_where, order, &args)?;
         let len = ranking.keys.len();
         let start = usize::try_from(offset).unwrap_or(len).min(len);
         let end = usize::try_from(offset + limit).unwrap_or(len).min(len);
         let rows = rows_by_keys(c, &ranking.keys[start..end])?;
-        (rows, Some((ranking.total, ranking.exact)))
+        (rows, count.then_some((ranking.total, ranking.exact)))
     } else if count {
         let (rows, total, exact) = c.query_page_capped(
             PRODUCT_COLUMNS,

@@ -178,6 +178,11 @@ async fn filters_sorts_and_pagination() {
         "{:?}",
         uncounted.body
     );
+    let counted_search = srv.get("/products?q=phone", None).await;
+    let uncounted_search = srv.get("/products?q=phone&count=false", None).await;
+    assert!(!names(&counted_search).is_empty());
+    assert_eq!(names(&uncounted_search), names(&counted_search));
+    assert!(uncounted_search.body.get("total").is_none());
     let beyond = srv.get("/products?per_page=3&page=9", None).await;
     assert_eq!(beyond.body["items"], json!([]));
 
@@ -394,4 +399,57 @@ async fn the_index_follows_edits_and_category_renames() {
         204
     );
     assert_eq!(srv.get("/products?q=kitchen", None).await.body["total"], 0);
+}
+
+/// Filtered listings and searches page through a cached ranking: every change that can move a
+/// product in or out of one, or reorder it, must show on the next request.
+#[tokio::test]
+async fn cached_rankings_follow_price_and_visibility_changes() {
+    let srv = TestServer::start().await;
+    let s = shop(&srv).await;
+    let pot = &s.ids["pot"];
+    let range = "/products?min_price_cents=200000&sort=price_asc";
+    let before = srv.get(range, None).await;
+    assert_eq!(
+        names(&before),
+        [
+            "Cooking pot 5L",
+            "Bluetooth speaker",
+            "Tecno Spark 10 smartphone"
+        ]
+    );
+    assert_eq!(before.body["total"], 3);
+
+    let cheaper = srv
+        .put(
+            &format!("/merchant/products/{pot}"),
+            json!({"price_cents": 150_000}),
+            Some(&s.merchant_b.access),
+        )
+        .await;
+    assert_eq!(cheaper.status, 200);
+    let after = srv.get(range, None).await;
+    assert_eq!(
+        names(&after),
+        ["Bluetooth speaker", "Tecno Spark 10 smartphone"]
+    );
+    assert_eq!(after.body["total"], 2);
+
+    // Hiding a product drops it from a cached search too.
+    assert_eq!(
+        names(&srv.get("/products?q=speaker", None).await),
+        ["Bluetooth speaker"]
+    );
+    let speaker = &s.ids["speaker"];
+    let hidden = srv
+        .put(
+            &format!("/merchant/products/{speaker}"),
+            json!({"is_active": false}),
+            Some(&s.merchant_b.access),
+        )
+        .await;
+    assert_eq!(hidden.status, 200);
+    let gone = srv.get("/products?q=speaker", None).await;
+    assert_eq!(names(&gone), Vec::<String>::new());
+    assert_eq!(gone.body["total"], 0);
 }

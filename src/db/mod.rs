@@ -1,9 +1,12 @@
-//! Storage: the connection pool, the read/write helpers every domain uses, migrations.
+//! Storage: the read pool, the writer thread, the checkpointer, the read/write helpers every
+//! domain uses, migrations.
 //!
 //! Repositories (`store.rs` in each domain) receive a `&dyn Conn` and write portable SQL with
-//! `$1, $2…` placeholders; [`Db::read`] and [`Db::write`] run that work on the blocking pool,
-//! never on the async executor. Every write runs inside one `BEGIN IMMEDIATE` transaction
-//! that commits when the closure returns `Ok` and rolls back when it returns `Err`.
+//! `$1, $2…` placeholders. [`Db::read`] runs that work on the blocking pool, [`Db::write`] on
+//! the writer thread; never on the async executor. Every write is atomic: it runs inside a
+//! `BEGIN IMMEDIATE` transaction (shared with other queued writes, each in its own savepoint)
+//! and is kept when the closure returns `Ok`, rolled back when it returns `Err`, and reported
+//! done only after the commit.
 
 mod checkpointer;
 mod migrate;

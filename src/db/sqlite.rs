@@ -9,7 +9,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::checkpointer::Checkpointer;
+use super::checkpointer::{Checkpointer, WalLength};
 use super::migrate::{self, MigrationStatus};
 use super::writer::{WriteJob, Writer};
 use super::{Conn, DbError, DbOptions, Dialect, Row, Value};
@@ -28,7 +28,12 @@ impl SqliteDb {
         writer.set_prepared_statement_cache_capacity(256);
         // Checkpoints run on their own thread (see `checkpointer.rs`), not inside commits.
         writer.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
-        let checkpointer = Checkpointer::start(path, Duration::from_millis(opts.busy_timeout_ms))?;
+        let wal_length = WalLength::default();
+        let checkpointer = Checkpointer::start(
+            path,
+            Duration::from_millis(opts.busy_timeout_ms),
+            wal_length.clone(),
+        )?;
 
         let init_opts = opts.clone();
         let manager = SqliteConnectionManager::file(path)
@@ -51,7 +56,7 @@ impl SqliteDb {
             SqliteDb {
                 path: path.to_path_buf(),
                 readers,
-                writer: Writer::start(writer)?,
+                writer: Writer::start(writer, wal_length)?,
                 _checkpointer: checkpointer,
             },
             status,

@@ -7,12 +7,14 @@
 //! than once per request. With no load a batch is a single job, exactly as before.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use rusqlite::Connection;
 
+use super::checkpointer::{RESTART_AFTER_FRAMES, WalLength};
 use super::sqlite::SqliteConn;
 use super::{Conn, DbError};
 
@@ -80,18 +82,24 @@ where
 pub(super) struct Writer {
     tx: Sender<Box<dyn WriteJob>>,
     conn: Arc<Mutex<Connection>>,
+    wal_length: WalLength,
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> Result<Writer, DbError> {
+    pub(super) fn start(conn: Connection, wal_length: WalLength) -> Result<Writer, DbError> {
         let (tx, rx) = channel();
         let conn = Arc::new(Mutex::new(conn));
         let shared = conn.clone();
+        let length = wal_length.clone();
         std::thread::Builder::new()
             .name("markethub-writer".into())
-            .spawn(move || serve(&shared, &rx))
+            .spawn(move || serve(&shared, &rx, &length))
             .map_err(|e| DbError::Io("starting the writer thread".into(), e))?;
-        Ok(Writer { tx, conn })
+        Ok(Writer {
+            tx,
+            conn,
+            wal_length,
+        })
     }
 
     pub(super) fn submit(&self, job: Box<dyn WriteJob>) -> Result<(), DbError> {
@@ -104,11 +112,13 @@ impl Writer {
     /// checkpoint at shutdown), taken between batches.
     pub(super) fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+        let out = f(&mut conn);
+        restart_long_wal(&conn, &self.wal_length);
+        out
     }
 }
 
-fn serve(conn: &Mutex<Connection>, rx: &Receiver<Box<dyn WriteJob>>) {
+fn serve(conn: &Mutex<Connection>, rx: &Receiver<Box<dyn WriteJob>>, wal_length: &AtomicI64) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -119,6 +129,18 @@ fn serve(conn: &Mutex<Connection>, rx: &Receiver<Box<dyn WriteJob>>) {
         }
         let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
         run_batch(&conn, batch);
+        restart_long_wal(&conn, wal_length);
+    }
+}
+
+/// Between writes: a log the checkpointer reports as long is finished, readers are waited
+/// out, and the next commit starts it over (see `checkpointer.rs`).
+fn restart_long_wal(conn: &Connection, wal_length: &AtomicI64) {
+    if wal_length.load(Ordering::Relaxed) >= RESTART_AFTER_FRAMES {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "restarting the WAL failed; will retry");
+        }
+        wal_length.store(0, Ordering::Relaxed);
     }
 }
 

@@ -54,7 +54,8 @@ pub fn app(state: AppState) -> Router {
         .merge(refunds::routes::router(&state))
         .merge(reviews::routes::router())
         .merge(analytics::routes::router())
-        .merge(backups::routes::router());
+        .merge(backups::routes::router())
+        .route("/openapi.json", axum::routing::get(http::openapi::serve));
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

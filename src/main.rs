@@ -79,6 +79,9 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print the OpenAPI 3.1 document of this server's HTTP API (what
+    /// `GET /api/v1/openapi.json` serves; `docs/openapi.json` is a copy).
+    Openapi,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -98,6 +101,10 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(cli.config),
+        Command::Openapi => {
+            print!("{}", markethub::http::openapi::document_json());
+            ExitCode::SUCCESS
+        }
         command => {
             let config = match Config::load(cli.config.as_deref()) {
                 Ok(c) => c,

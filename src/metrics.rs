@@ -139,6 +139,23 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`.
+/// The OpenAPI description of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(render))]
+pub struct Doc;
+
+/// Prometheus metrics in the text exposition format. When `metrics.token` is set, the
+/// request must carry it as a bearer token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Metrics", content_type = "text/plain", body = String),
+        (status = 401, description = "`metrics.token` is set and the request does not carry it", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 pub async fn render(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

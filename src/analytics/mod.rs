@@ -30,7 +30,7 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Julian day number of 1970-01-01.
 const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Day,
@@ -150,7 +150,7 @@ pub fn ratio(num: i64, den: i64) -> f64 {
     (r * 10_000.0).round() / 10_000.0
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RangeInfo {
     pub from: String,
     pub to: String,
@@ -159,7 +159,7 @@ pub struct RangeInfo {
     pub time_zone: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Totals {
     pub orders: i64,
     pub gmv_cents: i64,
@@ -170,7 +170,7 @@ pub struct Totals {
     pub average_order_value_cents: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Point {
     pub period: String,
     pub orders: i64,
@@ -179,13 +179,13 @@ pub struct Point {
     pub net_revenue_cents: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MethodSplit {
     pub orders: i64,
     pub gmv_cents: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RefundStats {
     pub requested: i64,
     pub approved: i64,
@@ -194,7 +194,7 @@ pub struct RefundStats {
     pub rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TopProduct {
     pub product_id: String,
     pub name: String,
@@ -203,7 +203,7 @@ pub struct TopProduct {
     pub units: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TopMerchant {
     pub merchant_id: String,
     pub business_name: String,
@@ -212,7 +212,7 @@ pub struct TopMerchant {
     pub orders: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HubThroughput {
     pub hub_id: String,
     pub name: String,
@@ -220,7 +220,7 @@ pub struct HubThroughput {
     pub median_minutes_to_delivery: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductPerformance {
     pub product_id: String,
     pub name: String,
@@ -232,7 +232,7 @@ pub struct ProductPerformance {
     pub is_active: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LowStock {
     pub product_id: String,
     pub name: String,
@@ -240,7 +240,7 @@ pub struct LowStock {
 }
 
 /// What admins and merchants share.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Core {
     pub range: RangeInfo,
     pub currency: String,
@@ -253,7 +253,7 @@ pub struct Core {
     pub refunds: RefundStats,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AdminAnalytics {
     #[serde(flatten)]
     pub core: Core,
@@ -262,7 +262,7 @@ pub struct AdminAnalytics {
     pub hubs: Vec<HubThroughput>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MerchantAnalytics {
     #[serde(flatten)]
     pub core: Core,

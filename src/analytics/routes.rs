@@ -24,6 +24,11 @@ const MAX_DAYS: i64 = 1100;
 /// memory of the aggregation.
 static SHOP_WIDE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/analytics", get(admin))

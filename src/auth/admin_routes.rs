@@ -12,6 +12,11 @@ use crate::http::{AdminUser, AppError, JsonBody, Page, Pagination, Query};
 use crate::ids;
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list_users))

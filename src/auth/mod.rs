@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::serde_rfc3339;
 
 /// One role per user. A merchant is a user whose application was approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Customer,
@@ -41,7 +41,7 @@ impl Role {
 }
 
 /// A user as the API shows it (never with the password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub email: String,

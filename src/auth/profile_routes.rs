@@ -12,6 +12,11 @@ use crate::db::DbError;
 use crate::http::{AppError, AuthUser, ClientIp, FieldErrors, JsonBody, nullable};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/profile", get(get_profile).put(update_profile))
@@ -19,7 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The user with the details only its owner sees.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Profile {
     #[serde(flatten)]
     user: User,

@@ -12,6 +12,11 @@ use super::{User, store};
 use crate::http::{AppError, AuthUser, ClientIp, FieldErrors, JsonBody, JsonOrEmpty};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register))

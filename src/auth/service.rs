@@ -22,7 +22,7 @@ const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 const MAX_USER_AGENT: usize = 256;
 
 /// What sign-in, registration and refresh answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthResponse {
     pub user: User,
     pub access_token: String,

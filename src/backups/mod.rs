@@ -22,7 +22,7 @@ const SUFFIX: &str = ".db.gz";
 /// A temporary backup file not written to for this long belongs to a backup that died.
 const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(600);
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BackupInfo {
     pub name: String,
     pub size_bytes: u64,

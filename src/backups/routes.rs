@@ -14,6 +14,11 @@ use crate::clock::now_ms;
 use crate::http::{AdminUser, AppError};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/backups", get(index).post(create))

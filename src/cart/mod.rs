@@ -16,7 +16,7 @@ use crate::ids::{self, new_id};
 pub const MAX_QUANTITY: i64 = 1000;
 
 /// Why a cart line cannot be bought as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineProblem {
     /// Deactivated, deleted, or its merchant is no longer active.
@@ -26,7 +26,7 @@ pub enum LineProblem {
     InsufficientStock,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartLine {
     pub id: String,
     pub product: Product,
@@ -36,7 +36,7 @@ pub struct CartLine {
     pub problem: Option<LineProblem>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartView {
     pub items: Vec<CartLine>,
     /// Sum of the lines that can be bought now.

@@ -15,6 +15,11 @@ use crate::http::{AppError, CustomerUser, FieldErrors, JsonBody};
 use crate::ids;
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, add, update, remove, clear))]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cart", get(show))
@@ -41,6 +46,14 @@ fn show_cart(state: &AppState, c: &dyn Conn, customer: &str) -> Result<CartView,
     Ok(store::view(c, customer, &state.config.catalog.currency)?)
 }
 
+/// The caller's cart, priced live; lines that cannot be bought as they are carry a `problem`.
+#[utoipa::path(
+    get,
+    path = "/cart",
+    tag = "cart",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The cart", body = CartView))
+)]
 async fn show(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -51,13 +64,29 @@ async fn show(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct AddBody {
+    #[schema(required = true, format = Uuid)]
     product_id: String,
+    /// Units to add to the product's line (default 1).
+    #[schema(minimum = 1, maximum = 1000, example = 2)]
     quantity: Option<i64>,
 }
 
+/// Adds units of a product; an existing line for it grows. Stock is checked.
+#[utoipa::path(
+    post,
+    path = "/cart/items",
+    tag = "cart",
+    security(("bearer" = [])),
+    request_body = AddBody,
+    responses(
+        (status = 201, description = "The cart after the change", body = CartView),
+        (status = 404, description = "No such product for sale", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Not enough stock (`insufficient_stock`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn add(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -80,12 +109,27 @@ async fn add(
     Ok((StatusCode::CREATED, Json(cart)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct QuantityBody {
+    /// The line's new quantity.
+    #[schema(required = true, minimum = 1, maximum = 1000, example = 3)]
     quantity: Option<i64>,
 }
 
+/// Sets the quantity of one line.
+#[utoipa::path(
+    put,
+    path = "/cart/items/{id}",
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Cart line id")),
+    request_body = QuantityBody,
+    responses(
+        (status = 200, description = "The cart after the change", body = CartView),
+        (status = 409, description = "The product is no longer for sale, or not enough stock", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -121,6 +165,15 @@ async fn update(
     Ok(Json(cart))
 }
 
+/// Removes one line.
+#[utoipa::path(
+    delete,
+    path = "/cart/items/{id}",
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Cart line id")),
+    responses((status = 204, description = "Removed"))
+)]
 async fn remove(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -138,6 +191,14 @@ async fn remove(
     }
 }
 
+/// Empties the cart.
+#[utoipa::path(
+    delete,
+    path = "/cart/clear",
+    tag = "cart",
+    security(("bearer" = [])),
+    responses((status = 204, description = "The cart is empty"))
+)]
 async fn clear(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,

@@ -17,6 +17,11 @@ use crate::http::{AdminUser, AppError, JsonBody, Query, nullable};
 use crate::ids::{self, new_id};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/categories", post(create))

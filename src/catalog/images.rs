@@ -295,12 +295,32 @@ pub async fn remove(state: &AppState, key: String) {
     }
 }
 
+/// The OpenAPI description of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(serve_media))]
+pub struct Doc;
+
 /// `GET /media/{*key}`: locally stored images. Names are unique and never reused, so the
 /// files are cacheable forever.
 pub fn media_router() -> Router<AppState> {
     Router::new().route("/media/{*key}", get(serve_media))
 }
 
+/// A stored product or evidence image (the `url` of an image points here when images are kept
+/// on local disk). Cacheable forever; answers 304 to a matching `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/media/{key}",
+    tag = "catalog",
+    params(("key" = String, Path, description = "The image's storage key, e.g. `products/<id>.webp`")),
+    responses(
+        (status = 200, description = "The image", content(
+            (String = "image/jpeg"), (String = "image/png"), (String = "image/webp")
+        )),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such image", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn serve_media(
     State(state): State<AppState>,
     UrlPath(key): UrlPath<String>,

@@ -21,7 +21,7 @@ pub const MAX_CATEGORY_DEPTH: i64 = 5;
 pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Category {
     pub id: String,
     pub name: String,
@@ -33,19 +33,19 @@ pub struct Category {
 }
 
 /// The merchant as shown on a product.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MerchantRef {
     pub id: String,
     pub business_name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImageRef {
     pub id: String,
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: String,
     pub name: String,

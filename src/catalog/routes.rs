@@ -24,6 +24,11 @@ use crate::http::{AppError, FieldErrors, JsonBody, MerchantUser, Page, Paginatio
 use crate::ids::{self, new_id};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router(state: &AppState) -> Router<AppState> {
     // Room for the largest image plus the multipart framing around it.
     let upload_limit = state.config.uploads.max_image_bytes + 64 * 1024;

@@ -25,6 +25,11 @@ use crate::orders::{Actor, SubOrderView, SubStatus};
 use crate::state::AppState;
 use crate::text;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -176,7 +181,7 @@ async fn update_partner(
 }
 
 /// A sub-order as the hub handles it: what to deliver, to whom, and what cash to collect.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Parcel {
     #[serde(flatten)]
     sub_order: SubOrderView,

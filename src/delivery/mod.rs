@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::clock::serde_rfc3339;
 use crate::text;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hub {
     pub id: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Hub {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryPartner {
     pub id: String,
     pub hub_id: String,
@@ -39,7 +39,7 @@ pub struct DeliveryPartner {
 }
 
 /// A member of a hub's staff, as admins list them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StaffMember {
     pub user_id: String,
     pub email: String,

@@ -212,6 +212,20 @@ impl Pagination {
     }
 }
 
+/// `?page=&per_page=` as the OpenAPI document describes them (`params(PageParams)`); the
+/// [`Pagination`] extractor is what reads them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 10000, default = 1)]
+    page: Option<u32>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: Option<u32>,
+}
+
 #[derive(Deserialize)]
 struct RawPagination {
     page: Option<String>,
@@ -253,7 +267,7 @@ fn parse_bounded(raw: Option<&str>, default: u32, min: u32, max: u32) -> Result<
 }
 
 /// The list envelope of every paginated endpoint.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub page: u32,

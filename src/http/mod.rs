@@ -1,6 +1,7 @@
 //! HTTP conventions shared by every domain: the error envelope, extractors (JSON bodies,
 //! queries, pagination, authentication, client IP), rate limits, middleware layers, health
-//! endpoints, embedded assets, and the fallbacks for unknown routes and methods.
+//! endpoints, embedded assets, the OpenAPI document, and the fallbacks for unknown routes and
+//! methods.
 
 pub mod assets;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod layers;
 pub mod rate_limit;
 

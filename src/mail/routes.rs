@@ -10,6 +10,11 @@ use super::store::{self, OutboxEntry};
 use crate::http::{AdminUser, AppError, Page, Pagination, Query};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/mail", get(list))
 }

@@ -117,7 +117,7 @@ pub fn purge_delivered(c: &dyn Conn, cutoff: i64) -> Result<u64, DbError> {
 }
 
 /// A message as admins see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutboxEntry {
     pub id: String,
     pub kind: String,

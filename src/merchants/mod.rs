@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::clock::serde_rfc3339;
 use crate::text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApplicationStatus {
     Pending,
@@ -34,7 +34,7 @@ impl ApplicationStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Application {
     pub id: String,
     pub user_id: String,
@@ -52,7 +52,7 @@ pub struct Application {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MerchantProfile {
     pub id: String,
     pub business_name: String,

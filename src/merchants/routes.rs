@@ -24,6 +24,11 @@ use crate::ids::{self, new_id};
 use crate::mail::{self, templates};
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/merchant-applications", post(apply))

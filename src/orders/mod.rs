@@ -17,7 +17,7 @@ use crate::clock::serde_rfc3339;
 
 /// States of a sub-order. Forward order: pending → confirmed → processing → shipped_to_hub →
 /// at_hub → out_for_delivery → delivered (→ returned); cancelled from the first three.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubStatus {
     Pending,
@@ -147,7 +147,7 @@ impl SubStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
     Mpesa,
@@ -171,7 +171,7 @@ impl PaymentMethod {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -198,7 +198,7 @@ impl PaymentStatus {
 }
 
 /// The master order's status, derived (never set directly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// M-Pesa order whose payment has not completed.
@@ -278,7 +278,7 @@ pub fn derive_status(
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub id: String,
     pub product_id: String,
@@ -288,7 +288,7 @@ pub struct ItemView {
     pub line_total_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -300,14 +300,14 @@ pub struct EventView {
     pub at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartnerRef {
     pub id: String,
     pub name: String,
     pub phone: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubOrderView {
     pub id: String,
     pub order_id: String,
@@ -324,7 +324,7 @@ pub struct SubOrderView {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub method: PaymentMethod,
     pub status: PaymentStatus,
@@ -334,7 +334,7 @@ pub struct PaymentView {
     pub paid_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: String,
     pub customer_id: String,

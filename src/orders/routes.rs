@@ -18,6 +18,11 @@ use crate::ids;
 use crate::state::AppState;
 use crate::text;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orders", post(checkout).get(list))

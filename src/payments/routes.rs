@@ -22,6 +22,11 @@ use crate::orders::{PaymentMethod, PaymentStatus, SubStatus};
 use crate::payments::mpesa;
 use crate::state::AppState;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/payments/cod/confirm", post(confirm_cod))

@@ -22,13 +22,13 @@ pub const REASONS: [&str; 5] = [
 ];
 pub const MAX_EVIDENCE: i64 = 5;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundItem {
     pub order_item_id: String,
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub id: String,
     pub order_id: String,

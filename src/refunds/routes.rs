@@ -31,6 +31,11 @@ use crate::payments::store as payments;
 use crate::state::AppState;
 use crate::text;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router(state: &AppState) -> Router<AppState> {
     let upload_limit = state.config.uploads.max_image_bytes + 64 * 1024;
     Router::new()

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::clock::serde_rfc3339;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
     pub id: String,
     pub product_id: String,
@@ -30,7 +30,7 @@ pub struct ReviewView {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub rating_avg: f64,
     pub rating_count: i64,

@@ -17,6 +17,11 @@ use crate::ids;
 use crate::state::AppState;
 use crate::text;
 
+/// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reviews", post(create))
@@ -122,7 +127,7 @@ async fn edit(
     Ok(Json(review))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProductReviews {
     #[serde(flatten)]
     page: Page<ReviewView>,

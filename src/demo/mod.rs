@@ -109,6 +109,20 @@ impl Gen {
     }
 }
 
+/// The `k`th id of a family: the base id itself for 0, else the base with its last byte
+/// flipped by `k` (still a UUID, distinct within the family, and no extra random draws, so
+/// a seed keeps giving the same shop).
+fn nth_id(base: &str, k: usize) -> String {
+    match uuid::Uuid::parse_str(base) {
+        Ok(u) => {
+            let mut bytes = *u.as_bytes();
+            bytes[15] ^= (k % 256) as u8;
+            uuid::Uuid::from_bytes(bytes).to_string()
+        }
+        Err(_) => format!("{base}-{k}"),
+    }
+}
+
 fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec})")
@@ -521,7 +535,7 @@ fn seed_orders(
                         orders::insert_item(
                             c,
                             &NewItem {
-                                id: &format!("{}-{k}", o.ids[2 + n * 2]),
+                                id: &nth_id(&o.ids[2 + n * 2], k),
                                 order_id,
                                 sub_order_id: sub_id,
                                 product_id: &item.0,
@@ -603,5 +617,21 @@ fn capitalise(s: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nth_id;
+
+    #[test]
+    fn item_ids_of_a_family_are_distinct_uuids() {
+        let base = "019e807a-ec00-74c0-9eb3-424d02a6d161";
+        assert_eq!(nth_id(base, 0), base);
+        let ids: std::collections::BTreeSet<String> = (0..8).map(|k| nth_id(base, k)).collect();
+        assert_eq!(ids.len(), 8);
+        for id in &ids {
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        }
     }
 }

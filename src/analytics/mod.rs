@@ -150,92 +150,153 @@ pub fn ratio(num: i64, den: i64) -> f64 {
     (r * 10_000.0).round() / 10_000.0
 }
 
+/// The period the figures cover.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RangeInfo {
+    /// First local day, `YYYY-MM-DD`.
+    #[schema(example = "2026-11-01")]
     pub from: String,
+    /// Last local day, `YYYY-MM-DD` (included).
+    #[schema(example = "2026-11-30")]
     pub to: String,
     pub granularity: Granularity,
     /// e.g. `UTC+03:00`.
+    #[schema(example = "UTC+03:00")]
     pub time_zone: String,
 }
 
+/// Totals over the period (cancelled orders excluded).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Totals {
+    #[schema(example = 42)]
     pub orders: i64,
+    #[schema(example = 3_780_000)]
     pub gmv_cents: i64,
+    #[schema(example = 30)]
     pub paid_orders: i64,
+    #[schema(example = 2_700_000)]
     pub paid_revenue_cents: i64,
+    #[schema(example = 90000)]
     pub refunded_cents: i64,
+    /// `paid_revenue_cents − refunded_cents`.
+    #[schema(example = 2_610_000)]
     pub net_revenue_cents: i64,
+    /// `gmv_cents / orders`, rounded to the nearest cent (0 without orders).
+    #[schema(example = 90000)]
     pub average_order_value_cents: i64,
 }
 
+/// One bucket of the zero-filled series.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Point {
+    /// The bucket's first local day, `YYYY-MM-DD`.
+    #[schema(example = "2026-11-02")]
     pub period: String,
+    #[schema(example = 3)]
     pub orders: i64,
+    #[schema(example = 270000)]
     pub gmv_cents: i64,
+    #[schema(example = 180000)]
     pub paid_revenue_cents: i64,
+    #[schema(example = 180000)]
     pub net_revenue_cents: i64,
 }
 
+/// Orders and value paid by one method.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MethodSplit {
+    #[schema(example = 25)]
     pub orders: i64,
+    #[schema(example = 2_250_000)]
     pub gmv_cents: i64,
 }
 
+/// Refund requests of the period's orders.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RefundStats {
+    #[schema(example = 3)]
     pub requested: i64,
+    #[schema(example = 1)]
     pub approved: i64,
+    #[schema(example = 1)]
     pub denied: i64,
+    #[schema(example = 90000)]
     pub approved_cents: i64,
+    /// Refunded / paid revenue, to four decimals (0 without paid revenue).
+    #[schema(example = 0.0333)]
     pub rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TopProduct {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b62")]
     pub product_id: String,
+    #[schema(example = "Ceramic mug")]
     pub name: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b68")]
     pub merchant_id: String,
+    #[schema(example = 450000)]
     pub revenue_cents: i64,
+    #[schema(example = 10)]
     pub units: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TopMerchant {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b68")]
     pub merchant_id: String,
+    #[schema(example = "Nairobi Crafts")]
     pub business_name: String,
+    #[schema(example = 1_200_000)]
     pub revenue_cents: i64,
+    #[schema(example = 25)]
     pub units: i64,
+    /// Sub-orders of the merchant.
+    #[schema(example = 12)]
     pub orders: i64,
 }
 
+/// Sub-orders a hub delivered during the period (by delivery time).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HubThroughput {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b66")]
     pub hub_id: String,
+    #[schema(example = "Nairobi CBD Hub")]
     pub name: String,
+    #[schema(example = 18)]
     pub delivered: i64,
+    /// Median minutes from order to delivery.
+    #[schema(example = 1440)]
     pub median_minutes_to_delivery: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductPerformance {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b62")]
     pub product_id: String,
+    #[schema(example = "Ceramic mug")]
     pub name: String,
+    /// Units sold in the period (non-cancelled sub-orders).
+    #[schema(example = 10)]
     pub units: i64,
+    #[schema(example = 450000)]
     pub revenue_cents: i64,
+    #[schema(example = 4.5)]
     pub rating_avg: f64,
+    #[schema(example = 8)]
     pub rating_count: i64,
+    #[schema(example = 14)]
     pub stock: i64,
     pub is_active: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LowStock {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b62")]
     pub product_id: String,
+    #[schema(example = "Ceramic mug")]
     pub name: String,
+    #[schema(example = 2)]
     pub stock: i64,
 }
 
@@ -243,12 +304,15 @@ pub struct LowStock {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Core {
     pub range: RangeInfo,
+    #[schema(example = "KES")]
     pub currency: String,
     pub totals: Totals,
     /// Master-order statuses (admin) or sub-order statuses (merchant), every one listed.
+    #[schema(example = json!({"pending": 4, "processing": 10, "cancelled": 2}))]
     pub orders_by_status: BTreeMap<String, i64>,
     pub series: Vec<Point>,
     pub top_products: Vec<TopProduct>,
+    /// By payment method: `mpesa` and `cod`, both always listed.
     pub payment_methods: BTreeMap<String, MethodSplit>,
     pub refunds: RefundStats,
 }
@@ -258,6 +322,8 @@ pub struct AdminAnalytics {
     #[serde(flatten)]
     pub core: Core,
     pub top_merchants: Vec<TopMerchant>,
+    /// Accounts created in the period, by role (every role listed).
+    #[schema(example = json!({"customer": 120, "merchant": 4}))]
     pub new_users: BTreeMap<String, i64>,
     pub hubs: Vec<HubThroughput>,
 }
@@ -266,7 +332,9 @@ pub struct AdminAnalytics {
 pub struct MerchantAnalytics {
     #[serde(flatten)]
     pub core: Core,
+    /// The merchant's products (up to 200), best sellers first.
     pub products: Vec<ProductPerformance>,
+    /// Active products at or below the low-stock threshold (up to 100), lowest first.
     pub low_stock: Vec<LowStock>,
 }
 

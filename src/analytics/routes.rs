@@ -26,7 +26,7 @@ static SHOP_WIDE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(admin, export, merchant))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -36,12 +36,43 @@ pub fn router() -> Router<AppState> {
         .route("/merchant/analytics", get(merchant))
 }
 
-#[derive(Deserialize)]
+/// `?from=&to=&granularity=&format=`; `format` only matters to the export.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RawQuery {
+    /// First day of the period, a local date (analytics zone), included. Default: 29 days
+    /// before `to`.
+    #[param(format = Date, example = "2026-11-01")]
     from: Option<String>,
+    /// Last day of the period, a local date, included. Default: today. A period covers at
+    /// most 1100 days.
+    #[param(format = Date, example = "2026-11-30")]
     to: Option<String>,
+    /// Bucket size of `series`: `day` (default), `week` (from Monday) or `month`.
+    #[param(example = "week")]
     granularity: Option<String>,
+    /// Export format: only `csv` (the default).
+    #[param(example = "csv")]
     format: Option<String>,
+}
+
+/// `?from=&to=&granularity=` as the dashboards read them (documentation only; [`RawQuery`]
+/// is what they parse).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PeriodParams {
+    /// First day of the period, a local date (analytics zone), included. Default: 29 days
+    /// before `to`.
+    #[param(format = Date, example = "2026-11-01")]
+    from: Option<String>,
+    /// Last day of the period, a local date, included. Default: today. A period covers at
+    /// most 1100 days.
+    #[param(format = Date, example = "2026-11-30")]
+    to: Option<String>,
+    /// Bucket size of `series`: `day` (default), `week` (from Monday) or `month`.
+    #[param(example = "week")]
+    granularity: Option<String>,
 }
 
 fn bad(message: &str) -> AppError {
@@ -98,6 +129,22 @@ async fn compute_admin(state: &AppState, p: Period) -> Result<AdminAnalytics, Ap
         .await?)
 }
 
+/// Shop-wide figures for a period: totals, series, orders by status, top products and
+/// merchants, payment methods, refunds, new users and hub throughput.
+///
+/// Admins only. Days are local to the analytics zone; every order counts on the day it was
+/// placed.
+#[utoipa::path(
+    get,
+    path = "/admin/analytics",
+    tag = "analytics",
+    security(("bearer" = [])),
+    params(PeriodParams),
+    responses(
+        (status = 200, description = "The figures", body = AdminAnalytics),
+        (status = 400, description = "Malformed query: a date that is not `YYYY-MM-DD`, `from` after `to`, a period over 1100 days or an unknown `granularity` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn admin(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -107,6 +154,24 @@ async fn admin(
     Ok(Json(compute_admin(&state, p).await?))
 }
 
+/// The shop-wide figures as a CSV download.
+///
+/// Admins only. Columns: `section,key,label,orders,units,gmv_cents,paid_revenue_cents,
+/// net_revenue_cents,revenue_cents`; one row per `series` period, `top_product` and
+/// `top_merchant`, with the columns that do not apply left empty.
+#[utoipa::path(
+    get,
+    path = "/admin/analytics/export",
+    tag = "analytics",
+    security(("bearer" = [])),
+    params(RawQuery),
+    responses(
+        (status = 200, description = "The CSV file", content_type = "text/csv; charset=utf-8", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"markethub-analytics-<from>-<to>.csv\"`")),
+            example = json!("section,key,label,orders,units,gmv_cents,paid_revenue_cents,net_revenue_cents,revenue_cents\nseries,2026-11-01,2026-11-01,3,,270000,180000,180000,\n")),
+        (status = 400, description = "Malformed query: `format` other than `csv`, a date that is not `YYYY-MM-DD`, `from` after `to`, a period over 1100 days or an unknown `granularity` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn export(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -131,6 +196,21 @@ async fn export(
     ))
 }
 
+/// The caller's own figures for a period: totals, series, sub-orders by status, top
+/// products, payment methods, refunds, per-product performance and low stock.
+///
+/// Merchants only. Everything is restricted to the caller's sub-orders.
+#[utoipa::path(
+    get,
+    path = "/merchant/analytics",
+    tag = "analytics",
+    security(("bearer" = [])),
+    params(PeriodParams),
+    responses(
+        (status = 200, description = "The figures", body = MerchantAnalytics),
+        (status = 400, description = "Malformed query: a date that is not `YYYY-MM-DD`, `from` after `to`, a period over 1100 days or an unknown `granularity` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn merchant(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,

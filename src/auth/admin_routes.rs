@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list_users, set_role, set_active))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -24,13 +24,32 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/active", put(set_active))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only users of this role: `customer`, `merchant`, `hub_staff` or `admin` (empty: any).
+    #[param(example = "merchant")]
     role: Option<String>,
+    /// Search text (at most 100 characters after trimming).
+    #[param(example = "jane")]
     q: Option<String>,
+    /// Only active (`true`) or only deactivated (`false`) accounts.
+    #[param(example = true)]
     is_active: Option<bool>,
 }
 
+/// Lists users, optionally filtered by role, activity and a search text.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of users", body = Page<User>),
+        (status = 400, description = "Bad query: unknown `role`, `q` too long, `is_active` not `true`/`false` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -80,12 +99,29 @@ fn check_id(id: &str) -> Result<(), AppError> {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct RoleBody {
+    /// `customer`, `merchant`, `hub_staff` or `admin`.
+    #[schema(required = true, example = "hub_staff")]
     role: String,
 }
 
+/// Changes a user's role.
+///
+/// The last active admin cannot lose the admin role.
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/role",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "The user with the new role", body = User),
+        (status = 409, description = "This is the last active admin (`last_admin`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn set_role(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
@@ -122,11 +158,29 @@ async fn set_role(
     Ok(Json(user))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ActiveBody {
+    /// `false` deactivates the account and signs out all its sessions; `true` reactivates it.
+    #[schema(example = false)]
     is_active: bool,
 }
 
+/// Activates or deactivates an account.
+///
+/// Deactivation signs out every session of the user at once. Admins cannot deactivate
+/// themselves, nor the last active admin.
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/active",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = ActiveBody,
+    responses(
+        (status = 200, description = "The user after the change", body = User),
+        (status = 409, description = "The caller's own account (`cannot_deactivate_self`) or the last active admin (`last_admin`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn set_active(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

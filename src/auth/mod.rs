@@ -43,18 +43,31 @@ impl Role {
 /// A user as the API shows it (never with the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    /// Stored trimmed and lower-cased.
+    #[schema(example = "jane.doe@example.com")]
     pub email: String,
+    #[schema(example = "Jane Doe")]
     pub full_name: String,
+    /// Digits with an optional leading `+`; `null` when none was given.
+    #[schema(example = "+254712345678")]
     pub phone: Option<String>,
     pub role: Role,
+    /// False once an admin deactivated the account.
+    #[schema(example = true)]
     pub is_active: bool,
+    #[schema(example = false)]
     pub email_verified: bool,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T08:15:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T08:15:00.000Z")]
     pub updated_at: i64,
+    /// `null` until the first sign-in.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-01T09:30:00.000Z")]
     pub last_login_at: Option<i64>,
 }
 

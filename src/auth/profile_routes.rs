@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{User, normalize_name, normalize_phone, service, store};
 use crate::clock::now_ms;
@@ -14,7 +13,7 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(get_profile, update_profile, change_password))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -28,6 +27,8 @@ pub fn router() -> Router<AppState> {
 struct Profile {
     #[serde(flatten)]
     user: User,
+    /// Sessions of this user that are signed in and not expired (this one included).
+    #[schema(example = 2)]
     active_sessions: i64,
 }
 
@@ -48,6 +49,14 @@ async fn load_profile(state: &AppState, user_id: String) -> Result<Profile, AppE
         .ok_or_else(|| AppError::not_found("user"))
 }
 
+/// The caller's profile: the account and how many sessions are signed in.
+#[utoipa::path(
+    get,
+    path = "/profile",
+    tag = "profile",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's profile", body = Profile))
+)]
 async fn get_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -55,15 +64,28 @@ async fn get_profile(
     Ok(Json(load_profile(&state, user.id).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct ProfileBody {
+    /// 1–100 characters after trimming, no control characters. Absent or `null`: unchanged.
+    #[schema(example = "Jane Wanjiru")]
     full_name: Option<String>,
-    /// `null` or `""` removes the phone number.
+    /// 7–15 digits, optionally starting with `+` (spaces, dashes, dots and brackets are
+    /// ignored). Absent: unchanged; `null` or `""` removes the phone number.
     #[serde(deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "+254712345678")]
     phone: Option<Option<String>>,
 }
 
+/// Edits the caller's name and phone number; fields left out stay as they are.
+#[utoipa::path(
+    put,
+    path = "/profile",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = ProfileBody,
+    responses((status = 200, description = "The profile after the change", body = Profile))
+)]
 async fn update_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -99,19 +121,53 @@ async fn update_profile(
     Ok(Json(load_profile(&state, user.id).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct PasswordBody {
+    /// The password in use now.
+    #[schema(required = true, example = "mango-tree-42-river")]
     current_password: String,
+    /// 10–128 characters, different from the current one, not a common or predictable
+    /// password, not the email address.
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 128,
+        example = "baobab-sunset-77-lake"
+    )]
     new_password: String,
 }
 
+/// What a password change answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PasswordChanged {
+    #[schema(example = "password changed; other sessions were signed out")]
+    message: &'static str,
+    /// How many other sessions were signed out (this one stays signed in).
+    #[schema(example = 1)]
+    sessions_revoked: u64,
+}
+
+/// Changes the caller's password after checking the current one.
+///
+/// Every other session is signed out; this one stays. Rate limited like sign-in.
+#[utoipa::path(
+    put,
+    path = "/profile/password",
+    tag = "profile",
+    security(("bearer" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Password changed", body = PasswordChanged),
+        (status = 422, description = "`current_password` is missing or incorrect, or `new_password` breaks the password rules (`validation_failed`, see `error.fields`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     ip: ClientIp,
     user: AuthUser,
     JsonBody(body): JsonBody<PasswordBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PasswordChanged>, AppError> {
     let revoked = service::change_password(
         &state,
         &user,
@@ -120,8 +176,8 @@ async fn change_password(
         ip.0,
     )
     .await?;
-    Ok(Json(json!({
-        "message": "password changed; other sessions were signed out",
-        "sessions_revoked": revoked
-    })))
+    Ok(Json(PasswordChanged {
+        message: "password changed; other sessions were signed out",
+        sessions_revoked: revoked,
+    }))
 }

@@ -25,10 +25,19 @@ const MAX_USER_AGENT: usize = 256;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthResponse {
     pub user: User,
+    /// The access JWT: send it as `Authorization: Bearer <access_token>`.
+    #[schema(
+        example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzYTZjMiJ9.c2lnbmF0dXJl"
+    )]
     pub access_token: String,
+    /// Opaque, single-use: exchange it at `/auth/refresh` for a new pair.
+    #[schema(example = "3kFq9ZrT7w_Lx2Vb8NcYp4HdGm6Js0UeAiOo1KtRz-E")]
     pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
+    #[schema(example = 900)]
     pub expires_in: i64,
 }
 

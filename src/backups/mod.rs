@@ -22,11 +22,18 @@ const SUFFIX: &str = ".db.gz";
 /// A temporary backup file not written to for this long belongs to a backup that died.
 const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// One backup file.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BackupInfo {
+    /// The file name (UTC time stamp), as used in `GET /admin/backups/{name}`.
+    #[schema(example = "markethub-20261130T020000Z.db.gz")]
     pub name: String,
+    /// Size of the compressed file.
+    #[schema(example = 1048576)]
     pub size_bytes: u64,
+    /// When the backup was taken (to the second, from its name).
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T02:00:00.000Z")]
     pub created_at: i64,
 }
 

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{BackupError, BackupInfo, dir_of, list, parse_name};
 use crate::clock::now_ms;
@@ -16,8 +16,24 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(index, create, download))]
 pub struct Doc;
+
+/// The backups on the server.
+#[derive(Serialize, utoipa::ToSchema)]
+struct BackupList {
+    /// Newest first.
+    items: Vec<BackupInfo>,
+    /// Seconds since the newest backup was taken; `null` when there is none.
+    #[schema(example = 3600)]
+    last_backup_age_secs: Option<i64>,
+}
+
+/// A backup file: a gzip-compressed SQLite database.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct BackupFile(Vec<u8>);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,15 +63,42 @@ pub async fn take_backup(state: &AppState) -> Result<BackupInfo, AppError> {
     Ok(info)
 }
 
-async fn index(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Value>, AppError> {
+/// Lists the backups, newest first, and the age of the newest (admins).
+#[utoipa::path(
+    get,
+    path = "/admin/backups",
+    tag = "backups",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The backups (not paginated)", body = BackupList))
+)]
+async fn index(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<BackupList>, AppError> {
     let dir = dir_of(&state.config);
     let items = tokio::task::spawn_blocking(move || list(&dir))
         .await
         .map_err(AppError::internal)??;
     let age = items.first().map(|b| (now_ms() - b.created_at) / 1000);
-    Ok(Json(json!({ "items": items, "last_backup_age_secs": age })))
+    Ok(Json(BackupList {
+        items,
+        last_backup_age_secs: age,
+    }))
 }
 
+/// Takes a backup now (admins).
+///
+/// An online snapshot of the database, checked and gzip-compressed. One backup at a time.
+#[utoipa::path(
+    post,
+    path = "/admin/backups",
+    tag = "backups",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new backup", body = BackupInfo),
+        (status = 409, description = "A backup is already being taken (`backup_running`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -65,6 +108,31 @@ async fn create(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+/// Downloads a backup file (admins): a gzip-compressed SQLite database.
+#[utoipa::path(
+    get,
+    path = "/admin/backups/{name}",
+    tag = "backups",
+    security(("bearer" = [])),
+    params((
+        "name" = String,
+        Path,
+        description = "The backup's file name, as listed",
+        example = "markethub-20261130T020000Z.db.gz"
+    )),
+    responses(
+        (
+            status = 200,
+            description = "The backup file",
+            content_type = "application/gzip",
+            body = BackupFile,
+            headers(
+                ("Content-Length" = u64, description = "Size of the file in bytes"),
+                ("Content-Disposition" = String, description = "`attachment; filename=\"<name>\"`"),
+            )
+        ),
+    )
+)]
 async fn download(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(create, update, remove))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -32,13 +32,32 @@ fn not_found() -> AppError {
     AppError::not_found("category")
 }
 
-#[derive(Deserialize, Default)]
+/// Changes to a category (`POST` reads the same fields, with `name` required): an absent
+/// field keeps its value.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct CategoryBody {
+    /// Unique among its siblings; 1–80 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 80, example = "Phones")]
     name: Option<String>,
-    /// `null` makes the category top-level.
+    /// The parent category's id; `null` (or an empty string) makes the category top-level.
+    /// Categories nest at most 5 levels deep.
     #[serde(deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     parent_id: Option<Option<String>>,
+}
+
+/// A new category: its name and, optionally, its parent.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct NewCategoryBody {
+    /// Unique among its siblings; 1–80 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 80, example = "Phones")]
+    name: String,
+    /// The parent category's id; `null`, empty or absent makes the category top-level.
+    /// Categories nest at most 5 levels deep.
+    #[schema(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
+    parent_id: Option<String>,
 }
 
 /// Checks that `parent` can hold `id` (or a new category when `id` is `None`).
@@ -83,6 +102,21 @@ fn check_name_free(
     Ok(())
 }
 
+/// Creates a category.
+///
+/// Admins only. The name must be free among the new category's siblings.
+#[utoipa::path(
+    post,
+    path = "/admin/categories",
+    tag = "catalog",
+    security(("bearer" = [])),
+    request_body = NewCategoryBody,
+    responses(
+        (status = 201, description = "The new category", body = Category),
+        (status = 409, description = "A sibling already has this name (`category_exists`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation, e.g. `parent_id` does not exist or would nest too deep", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -108,6 +142,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(category)))
 }
 
+/// Renames and/or moves a category.
+///
+/// Admins only. A move may not put a category under itself or one of its sub-categories, nor
+/// make the tree deeper than 5 levels.
+#[utoipa::path(
+    put,
+    path = "/admin/categories/{id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Category id")),
+    request_body = CategoryBody,
+    responses(
+        (status = 200, description = "The category after the change", body = Category),
+        (status = 409, description = "A sibling already has this name (`category_exists`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation, e.g. `parent_id` does not exist, is the category itself or one of its sub-categories, or would nest too deep", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -141,11 +192,32 @@ async fn update(
     Ok(Json(category))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
+    /// A category to move the products and sub-categories of the deleted one to first. Needed
+    /// only when the category is in use; must not be the category itself or one of its
+    /// sub-categories.
+    #[param(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     reassign_to: Option<String>,
 }
 
+/// Deletes a category.
+///
+/// Admins only. A category that products or sub-categories use answers 409
+/// (`category_in_use`) unless `reassign_to` names a category to move them to first.
+#[utoipa::path(
+    delete,
+    path = "/admin/categories/{id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Category id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`reassign_to` names no category, or the category itself or one of its sub-categories (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "In use and no `reassign_to` given (`category_in_use`); or moving the sub-categories would clash with a name under the target (`category_exists`) or nest too deep (`too_deep`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -23,48 +23,74 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Category {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    #[schema(example = "Electronics")]
     pub name: String,
+    /// The parent category; `null` for a top-level category.
+    #[schema(required = true, format = Uuid)]
     pub parent_id: Option<String>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub updated_at: i64,
 }
 
 /// The merchant as shown on a product.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MerchantRef {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5b")]
     pub id: String,
+    /// Empty when the merchant has no profile.
+    #[schema(example = "Nairobi Gadgets Ltd")]
     pub business_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImageRef {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5c")]
     pub id: String,
+    /// Where clients load the image: `/media/…` on this server, or the image service's URL.
+    #[schema(example = "/media/products/0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5c.webp")]
     pub url: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Product {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5d")]
     pub id: String,
+    #[schema(example = "Wireless earbuds")]
     pub name: String,
+    #[schema(example = "Bluetooth 5.3, 24 h battery with the case.")]
     pub description: String,
+    /// Unit price in cents of `currency`.
+    #[schema(example = 349900)]
     pub price_cents: i64,
+    #[schema(example = "KES")]
     pub currency: String,
+    #[schema(example = 12)]
     pub stock: i64,
     /// `stock > 0`: listings show out-of-stock products, flagged.
     pub in_stock: bool,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub category_id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5b")]
     pub merchant_id: String,
     pub merchant: MerchantRef,
     pub is_active: bool,
     pub images: Vec<ImageRef>,
+    /// Mean rating of its reviews (0 when it has none).
+    #[schema(example = 4.5)]
     pub rating_avg: f64,
+    #[schema(example = 8)]
     pub rating_count: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub updated_at: i64,
 }
 

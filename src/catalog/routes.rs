@@ -8,14 +8,13 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::images;
 use super::search::match_expression;
 use super::store::{self, NewImage, NewProduct, ProductChange};
 use super::{
-    ImageRef, Product, ProductFilter, Sort, validate_description, validate_price,
+    Category, ImageRef, Product, ProductFilter, Sort, validate_description, validate_price,
     validate_product_name, validate_stock,
 };
 use crate::clock::now_ms;
@@ -26,7 +25,18 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    list_categories,
+    list_products,
+    get_product,
+    list_own,
+    create_product,
+    get_own,
+    update_product,
+    delete_product,
+    upload_image,
+    delete_image
+))]
 pub struct Doc;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -63,21 +73,59 @@ fn check_id(id: &str) -> Result<(), AppError> {
     }
 }
 
-async fn list_categories(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let items = state.db.read(store::list_categories).await?;
-    Ok(Json(json!({ "items": items })))
+/// Every category, as a flat list (`parent_id` links them into a tree).
+#[derive(Serialize, utoipa::ToSchema)]
+struct CategoryList {
+    items: Vec<Category>,
 }
 
-#[derive(Deserialize)]
+/// All categories.
+///
+/// Public. Not paginated: the whole tree comes at once, each category naming its parent.
+#[utoipa::path(
+    get,
+    path = "/categories",
+    tag = "catalog",
+    responses((status = 200, description = "Every category", body = CategoryList))
+)]
+async fn list_categories(State(state): State<AppState>) -> Result<Json<CategoryList>, AppError> {
+    let items = state.db.read(store::list_categories).await?;
+    Ok(Json(CategoryList { items }))
+}
+
+/// The filters, sort and counting of `GET /products`. Values other than `q` are trimmed; an
+/// empty value is the same as an absent one. Every invalid value is named in `error.fields`
+/// of a 400.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Search text (name, description, category). Split into words; the last word matches
+    /// as a prefix unless the text ends with a space. At most 200 characters.
+    #[param(max_length = 200, example = "wireless ear")]
     q: Option<String>,
+    /// Only products in this category or any of its sub-categories (a category id).
+    #[param(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     category_id: Option<String>,
+    /// Only this merchant's products (a merchant's user id).
+    #[param(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5b")]
     merchant_id: Option<String>,
+    /// Lowest price, in cents (inclusive).
+    #[param(value_type = Option<i64>, minimum = 0, example = 100000)]
     min_price_cents: Option<String>,
+    /// Highest price, in cents (inclusive); not below `min_price_cents`.
+    #[param(value_type = Option<i64>, minimum = 0, example = 500000)]
     max_price_cents: Option<String>,
+    /// Order: `relevance`, `newest`, `price_asc`, `price_desc` or `rating`. Default:
+    /// `relevance` when `q` has a word, else `newest` (`relevance` without search text means
+    /// `newest`).
+    #[param(value_type = Option<String>, example = "price_asc")]
     sort: Option<String>,
+    /// `true`: only products in stock; `false`: only out-of-stock ones; absent: both.
+    #[param(value_type = Option<bool>)]
     in_stock: Option<String>,
-    /// `false`: skip the total (infinite scroll needs only the next page).
+    /// `false`: skip the total (infinite scroll needs only the next page); the response then
+    /// has no `total`. Default `true`. Large totals are capped (`total_exact: false`).
+    #[param(value_type = Option<bool>, default = true)]
     count: Option<String>,
 }
 
@@ -174,6 +222,22 @@ fn parse_filter(q: ListQuery) -> Result<(ProductFilter, bool), AppError> {
     ))
 }
 
+/// The public product listing: search, filters, sorts.
+///
+/// Public. Lists live products only (active, not deleted, of an active merchant),
+/// out-of-stock ones included unless `in_stock` says otherwise. `total` is absent with
+/// `count=false`; when a count is capped the response carries `total_exact: false` and `total`
+/// is a lower bound.
+#[utoipa::path(
+    get,
+    path = "/products",
+    tag = "catalog",
+    params(ListQuery, crate::http::extract::PageParams),
+    responses(
+        (status = 200, description = "One page of products", body = Page<Product>),
+        (status = 400, description = "A query parameter is invalid (`invalid_query`; `error.fields` names each one)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list_products(
     State(state): State<AppState>,
     page: Pagination,
@@ -190,6 +254,19 @@ async fn list_products(
     Ok(Json(page.page_maybe_counted(items, total)))
 }
 
+/// A public product.
+///
+/// Public. Products that are inactive, deleted or of an inactive merchant answer 404.
+#[utoipa::path(
+    get,
+    path = "/products/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product for sale", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -202,6 +279,17 @@ async fn get_product(
     p.map(Json).ok_or_else(not_found)
 }
 
+/// The caller's own products.
+///
+/// Merchants only. Every product of the caller except deleted ones, active or not.
+#[utoipa::path(
+    get,
+    path = "/merchant/products",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams),
+    responses((status = 200, description = "One page of the caller's products", body = Page<Product>))
+)]
 async fn list_own(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -214,6 +302,20 @@ async fn list_own(
     Ok(Json(page.page(items, total)))
 }
 
+/// One of the caller's own products.
+///
+/// Merchants only. Inactive products are included; other merchants' products answer 404.
+#[utoipa::path(
+    get,
+    path = "/merchant/products/{id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product of the caller", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn get_own(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -227,14 +329,56 @@ async fn get_own(
     p.map(Json).ok_or_else(not_found)
 }
 
-#[derive(Deserialize, Default)]
+/// Changes to a product: an absent (or `null`) field keeps its value.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct ProductBody {
+    /// 2–200 characters (trimmed), no control characters.
+    #[schema(min_length = 2, max_length = 200, example = "Wireless earbuds")]
     name: Option<String>,
+    /// Up to 5000 characters (trimmed); line breaks allowed.
+    #[schema(
+        max_length = 5000,
+        example = "Bluetooth 5.3, 24 h battery with the case."
+    )]
     description: Option<String>,
+    /// Unit price in cents.
+    #[schema(minimum = 1, maximum = 100_000_000_000_i64, example = 349900)]
     price_cents: Option<i64>,
+    /// Units in stock.
+    #[schema(minimum = 0, maximum = 1_000_000_000, example = 12)]
     stock: Option<i64>,
+    /// An existing category's id.
+    #[schema(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     category_id: Option<String>,
+    /// Whether the product is for sale (shown in the public listing).
+    is_active: Option<bool>,
+}
+
+/// A new product (the same fields as an update; `name`, `price_cents` and `category_id` are
+/// required).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct NewProductBody {
+    /// 2–200 characters (trimmed), no control characters.
+    #[schema(min_length = 2, max_length = 200, example = "Wireless earbuds")]
+    name: String,
+    /// Up to 5000 characters (trimmed); line breaks allowed. Default empty.
+    #[schema(
+        max_length = 5000,
+        example = "Bluetooth 5.3, 24 h battery with the case."
+    )]
+    description: Option<String>,
+    /// Unit price in cents.
+    #[schema(minimum = 1, maximum = 100_000_000_000_i64, example = 349900)]
+    price_cents: i64,
+    /// Units in stock (default 0).
+    #[schema(minimum = 0, maximum = 1_000_000_000, example = 12)]
+    stock: Option<i64>,
+    /// An existing category's id.
+    #[schema(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
+    category_id: String,
+    /// Whether the product is for sale right away (default true).
     is_active: Option<bool>,
 }
 
@@ -281,6 +425,21 @@ fn merchant_profile_exists(c: &dyn Conn, merchant_id: &str) -> Result<bool, DbEr
     Ok(crate::merchants::store::find_merchant(c, merchant_id)?.is_some())
 }
 
+/// Creates a product.
+///
+/// Merchants with a merchant profile only. The price is in the shop's currency.
+#[utoipa::path(
+    post,
+    path = "/merchant/products",
+    tag = "catalog",
+    security(("bearer" = [])),
+    request_body = NewProductBody,
+    responses(
+        (status = 201, description = "The new product", body = Product),
+        (status = 409, description = "The caller has no merchant profile (`merchant_profile_missing`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation (e.g. `category_id` does not exist)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create_product(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -321,6 +480,22 @@ async fn create_product(
     Ok((StatusCode::CREATED, Json(product)))
 }
 
+/// Changes one of the caller's products.
+///
+/// Merchants only. Only the fields given change.
+#[utoipa::path(
+    put,
+    path = "/merchant/products/{id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    request_body = ProductBody,
+    responses(
+        (status = 200, description = "The product after the change", body = Product),
+        (status = 404, description = "No such product of the caller", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation (e.g. `category_id` does not exist)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn update_product(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -343,6 +518,21 @@ async fn update_product(
     Ok(Json(product))
 }
 
+/// Deletes one of the caller's products.
+///
+/// Merchants only. A product that was ever ordered is hidden (soft-deleted) so order history
+/// keeps it; otherwise it and its images are removed.
+#[utoipa::path(
+    delete,
+    path = "/merchant/products/{id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such product of the caller", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn delete_product(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -370,6 +560,38 @@ async fn delete_product(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The multipart form of an image upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ImageUploadForm {
+    /// The image: JPEG, PNG or WebP (recognised by content), at most `uploads.max_image_bytes`
+    /// (5 MiB by default). Other form fields are ignored.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Adds an image to one of the caller's products.
+///
+/// Merchants only. Send `multipart/form-data` with the image in a field named `file`. A
+/// product holds at most `uploads.max_images_per_product` images (10 by default).
+#[utoipa::path(
+    post,
+    path = "/merchant/products/{id}/images",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    request_body(content_type = "multipart/form-data", content = inline(ImageUploadForm)),
+    responses(
+        (status = 201, description = "The stored image", body = ImageRef),
+        (status = 400, description = "Malformed multipart body (`invalid_multipart`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such product of the caller", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The product already has the most images allowed (`too_many_images`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "The image is larger than allowed (`payload_too_large`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 415, description = "Not a multipart body (`unsupported_media_type`), or not a JPEG, PNG or WebP image (`unsupported_image_type`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "No `file` field", body = crate::http::openapi::ErrorEnvelope),
+        (status = 502, description = "The image service did not accept the file (`storage_unavailable`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn upload_image(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -432,6 +654,23 @@ fn too_many_images(max: i64) -> AppError {
     )
 }
 
+/// Removes an image from one of the caller's products.
+///
+/// Merchants only.
+#[utoipa::path(
+    delete,
+    path = "/merchant/products/{id}/images/{image_id}",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Product id"),
+        ("image_id" = String, Path, description = "Image id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such product of the caller, or no such image of it", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn delete_image(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,

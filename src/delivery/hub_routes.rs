@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{DeliveryPartner, store};
 use crate::auth::normalize_phone;
@@ -27,7 +26,14 @@ use crate::text;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    list_partners,
+    create_partner,
+    update_partner,
+    list_parcels,
+    get_parcel,
+    move_parcel
+))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -48,10 +54,29 @@ fn hub_of(c: &dyn Conn, user_id: &str) -> Result<String, AppError> {
         .ok_or_else(|| AppError::forbidden("no_hub", "this account is not assigned to a hub"))
 }
 
+/// `{"items": [...]}`: the riders of the caller's hub, unpaginated.
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeliveryPartnerList {
+    items: Vec<DeliveryPartner>,
+}
+
+/// The riders (delivery partners) of the caller's hub, active or not.
+///
+/// Hub staff only; not paginated.
+#[utoipa::path(
+    get,
+    path = "/hub/delivery-partners",
+    tag = "delivery",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hub's riders", body = DeliveryPartnerList),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list_partners(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DeliveryPartnerList>, AppError> {
     let items = state
         .db
         .read(move |c| {
@@ -59,16 +84,27 @@ async fn list_partners(
             Ok::<_, AppError>(store::list_partners(c, &hub)?)
         })
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(DeliveryPartnerList { items }))
 }
 
-#[derive(Deserialize, Default)]
+/// A rider's fields. On creation `name` and `phone` are required; on update every field is
+/// optional and only the given ones change.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct PartnerBody {
+struct DeliveryPartnerBody {
+    /// 2 to 120 characters (trimmed).
+    #[schema(min_length = 2, max_length = 120, example = "Otieno Rider")]
     name: Option<String>,
+    /// Unique among the hub's riders: 7 to 15 digits, optionally starting with `+`; spaces,
+    /// dashes, dots and parentheses are ignored.
+    #[schema(example = "+254722000111")]
     phone: Option<String>,
+    /// Up to 80 characters; `null` or a blank string clears it, absent leaves it unchanged.
     #[serde(deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 80, example = "Motorbike KMFA 123X")]
     vehicle: Option<Option<String>>,
+    /// Default `true` on creation.
+    #[schema(example = true)]
     is_active: Option<bool>,
 }
 
@@ -79,7 +115,7 @@ struct PartnerInput {
     is_active: Option<bool>,
 }
 
-fn validate_partner(b: PartnerBody, require_all: bool) -> Result<PartnerInput, AppError> {
+fn validate_partner(b: DeliveryPartnerBody, require_all: bool) -> Result<PartnerInput, AppError> {
     let mut e = FieldErrors::new();
     if require_all {
         if b.name.is_none() {
@@ -112,10 +148,25 @@ fn phone_conflict() -> AppError {
     )
 }
 
+/// Adds a rider to the caller's hub.
+///
+/// Hub staff only. `name` and `phone` are required.
+#[utoipa::path(
+    post,
+    path = "/hub/delivery-partners",
+    tag = "delivery",
+    security(("bearer" = [])),
+    request_body = DeliveryPartnerBody,
+    responses(
+        (status = 201, description = "The new rider", body = DeliveryPartner),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "A rider of this hub already has this phone number (`partner_exists`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create_partner(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
-    JsonBody(body): JsonBody<PartnerBody>,
+    JsonBody(body): JsonBody<DeliveryPartnerBody>,
 ) -> Result<(StatusCode, Json<DeliveryPartner>), AppError> {
     let input = validate_partner(body, true)?;
     let partner = state
@@ -144,11 +195,27 @@ async fn create_partner(
     Ok((StatusCode::CREATED, Json(partner)))
 }
 
+/// Changes one of the hub's riders: only the fields given change.
+///
+/// Hub staff only; a rider of another hub answers 404.
+#[utoipa::path(
+    put,
+    path = "/hub/delivery-partners/{id}",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Delivery partner id")),
+    request_body = DeliveryPartnerBody,
+    responses(
+        (status = 200, description = "The rider after the change", body = DeliveryPartner),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Another rider of this hub has this phone number (`partner_exists`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn update_partner(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<PartnerBody>,
+    JsonBody(body): JsonBody<DeliveryPartnerBody>,
 ) -> Result<Json<DeliveryPartner>, AppError> {
     let input = validate_partner(body, false)?;
     let not_found = || AppError::not_found("delivery partner");
@@ -185,12 +252,21 @@ async fn update_partner(
 struct Parcel {
     #[serde(flatten)]
     sub_order: SubOrderView,
+    #[schema(example = "Jane Wanjiru")]
     customer_name: String,
+    /// The phone number given for the order.
+    #[schema(example = "+254712345678")]
     customer_phone: String,
+    #[schema(example = "Apartment 4B, Riverside Drive, Nairobi")]
     delivery_address: String,
+    /// The order's payment method: `mpesa` or `cod`.
+    #[schema(example = "cod")]
     payment_method: String,
+    /// The order's payment status: `pending`, `paid`, `failed` or `cancelled`.
+    #[schema(example = "pending")]
     payment_status: String,
-    /// For cash on delivery: what the whole order still owes.
+    /// For cash on delivery: what the whole order still owes (0 once paid).
+    #[schema(example = 249900)]
     order_amount_due_cents: i64,
 }
 
@@ -232,11 +308,31 @@ fn parcels(c: &dyn Conn, sub_ids: &[String]) -> Result<Vec<Parcel>, DbError> {
         .collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ParcelQuery {
+    /// Only parcels in this sub-order status: `pending`, `confirmed`, `processing`,
+    /// `shipped_to_hub`, `at_hub`, `out_for_delivery`, `delivered`, `cancelled` or `returned`
+    /// (anything else answers 400 `invalid_query`; empty means any).
+    #[param(example = "at_hub")]
     status: Option<String>,
 }
 
+/// The parcels (sub-orders) routed through the caller's hub, newest first.
+///
+/// Hub staff only.
+#[utoipa::path(
+    get,
+    path = "/hub/orders",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ParcelQuery),
+    responses(
+        (status = 200, description = "One page of parcels", body = Page<Parcel>),
+        (status = 400, description = "Malformed query, or `status` is not a sub-order status (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list_parcels(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
@@ -278,6 +374,20 @@ fn own_parcel(c: &dyn Conn, user_id: &str, id: &str) -> Result<order_store::SubR
         .ok_or_else(not_found)
 }
 
+/// One parcel of the caller's hub; another hub's parcel answers 404.
+///
+/// Hub staff only.
+#[utoipa::path(
+    get,
+    path = "/hub/orders/{id}",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Sub-order id")),
+    responses(
+        (status = 200, description = "The parcel", body = Parcel),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn get_parcel(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
@@ -296,19 +406,45 @@ async fn get_parcel(
     Ok(Json(parcel))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct MoveBody {
+struct ParcelStatusBody {
+    /// The next status. Hub staff take the steps `shipped_to_hub` → `at_hub` →
+    /// `out_for_delivery` → `delivered` → `returned`; any other sub-order status name is
+    /// accepted here but answers 409 `illegal_transition`.
+    #[schema(required = true, example = "out_for_delivery")]
     status: String,
+    /// An active rider of the parcel's hub; only with `at_hub` or `out_for_delivery`.
+    /// Required for `out_for_delivery` unless a rider is already assigned.
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     delivery_partner_id: Option<String>,
+    /// Recorded in the parcel's history; up to 500 characters (blank means none).
+    #[schema(max_length = 500, example = "Handed to the rider at 10:15")]
     note: Option<String>,
 }
 
+/// Moves a parcel of the caller's hub to its next status (and may assign a rider).
+///
+/// Hub staff only. The customer is notified by email.
+#[utoipa::path(
+    put,
+    path = "/hub/orders/{id}/status",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Sub-order id")),
+    request_body = ParcelStatusBody,
+    responses(
+        (status = 200, description = "The parcel after the change", body = Parcel),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Not a step hub staff may take from the current status (`illegal_transition`; `error.details` has `from`, `requested` and `allowed`), or the parcel changed meanwhile (`changed`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "Unknown `status`, bad `note`, or `delivery_partner_id` not allowed, missing or not an active rider of this hub", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn move_parcel(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<MoveBody>,
+    JsonBody(body): JsonBody<ParcelStatusBody>,
 ) -> Result<Json<Parcel>, AppError> {
     let to = SubStatus::parse(body.status.trim()).ok_or_else(|| {
         AppError::invalid_field(

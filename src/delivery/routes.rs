@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::store;
 use super::{Hub, StaffMember, validate_hub_location, validate_hub_name};
@@ -18,7 +17,15 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    public_list,
+    admin_list,
+    create,
+    update,
+    admin_get,
+    list_staff,
+    assign_staff
+))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -29,36 +36,81 @@ pub fn router() -> Router<AppState> {
         .route("/admin/hub-staff", get(list_staff).post(assign_staff))
 }
 
-#[derive(Deserialize)]
+/// `{"items": [...]}`: every hub of a list, unpaginated.
+#[derive(Serialize, utoipa::ToSchema)]
+struct HubList {
+    items: Vec<Hub>,
+}
+
+/// `{"items": [...]}`: hub staff members, unpaginated.
+#[derive(Serialize, utoipa::ToSchema)]
+struct HubStaffList {
+    items: Vec<StaffMember>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StaffQuery {
+    /// Only the staff of this hub (an empty value lists every hub's staff).
+    #[param(example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     hub_id: Option<String>,
 }
 
+/// Lists hub staff members (users with the `hub_staff` role), optionally of one hub.
+///
+/// Admins only. Sorted by name; not paginated.
+#[utoipa::path(
+    get,
+    path = "/admin/hub-staff",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(StaffQuery),
+    responses((status = 200, description = "The staff members", body = HubStaffList))
+)]
 async fn list_staff(
     State(state): State<AppState>,
     _admin: AdminUser,
     Query(q): Query<StaffQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<HubStaffList>, AppError> {
     let hub = q.hub_id.filter(|h| !h.trim().is_empty());
     let items = state
         .db
         .read(move |c| store::list_staff(c, hub.as_deref()))
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(HubStaffList { items }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct StaffBody {
+struct HubStaffBody {
+    /// The user to assign: an active customer, or a hub staff member to move to another hub.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     user_id: String,
+    /// An active hub.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     hub_id: String,
 }
 
 /// Makes a customer (or an existing staff member, to move them) staff of a hub.
+///
+/// Admins only. The user's role becomes `hub_staff`; a staff member already assigned to a hub
+/// moves to the new one.
+#[utoipa::path(
+    post,
+    path = "/admin/hub-staff",
+    tag = "delivery",
+    security(("bearer" = [])),
+    request_body = HubStaffBody,
+    responses(
+        (status = 201, description = "The staff member as assigned", body = StaffMember),
+        (status = 409, description = "The user is inactive or neither a customer nor hub staff (`user_not_eligible`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "An id is malformed, the user does not exist, or the hub does not exist or is inactive; `error.fields` names the field", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn assign_staff(
     State(state): State<AppState>,
     _admin: AdminUser,
-    JsonBody(body): JsonBody<StaffBody>,
+    JsonBody(body): JsonBody<HubStaffBody>,
 ) -> Result<(StatusCode, Json<StaffMember>), AppError> {
     let mut e = FieldErrors::new();
     let (user_id, hub_id) = (
@@ -109,19 +161,49 @@ fn not_found() -> AppError {
     AppError::not_found("hub")
 }
 
-async fn public_list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+/// The active hubs, which customers choose from at checkout.
+///
+/// Public; not paginated.
+#[utoipa::path(
+    get,
+    path = "/hubs",
+    tag = "delivery",
+    responses((status = 200, description = "The active hubs", body = HubList))
+)]
+async fn public_list(State(state): State<AppState>) -> Result<Json<HubList>, AppError> {
     let items = state.db.read(|c| store::list_hubs(c, false)).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(HubList { items }))
 }
 
+/// Every hub, active or not.
+///
+/// Admins only; not paginated.
+#[utoipa::path(
+    get,
+    path = "/admin/hubs",
+    tag = "delivery",
+    security(("bearer" = [])),
+    responses((status = 200, description = "All hubs", body = HubList))
+)]
 async fn admin_list(
     State(state): State<AppState>,
     _admin: AdminUser,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<HubList>, AppError> {
     let items = state.db.read(|c| store::list_hubs(c, true)).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(HubList { items }))
 }
 
+/// One hub, active or not.
+///
+/// Admins only.
+#[utoipa::path(
+    get,
+    path = "/admin/hubs/{id}",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Hub id")),
+    responses((status = 200, description = "The hub", body = Hub))
+)]
 async fn admin_get(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -138,12 +220,23 @@ async fn admin_get(
         .ok_or_else(not_found)
 }
 
-#[derive(Deserialize, Default)]
+/// A hub's fields. On creation `name`, `location` and `phone` are required; on update every
+/// field is optional and only the given ones change.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct HubBody {
+    /// Unique among hubs; 2 to 120 characters (trimmed).
+    #[schema(min_length = 2, max_length = 120, example = "Westlands Hub")]
     name: Option<String>,
+    /// 1 to 200 characters (trimmed).
+    #[schema(min_length = 1, max_length = 200, example = "Westlands, Nairobi")]
     location: Option<String>,
+    /// 7 to 15 digits, optionally starting with `+`; spaces, dashes, dots and parentheses are
+    /// ignored.
+    #[schema(example = "+254712345678")]
     phone: Option<String>,
+    /// Updates only: deactivate or reactivate the hub. Ignored on creation (new hubs are active).
+    #[schema(example = true)]
     is_active: Option<bool>,
 }
 
@@ -179,6 +272,20 @@ fn name_conflict() -> AppError {
     AppError::conflict("hub_exists", "a hub with this name already exists")
 }
 
+/// Creates a hub.
+///
+/// Admins only. `name`, `location` and `phone` are required; the new hub is active.
+#[utoipa::path(
+    post,
+    path = "/admin/hubs",
+    tag = "delivery",
+    security(("bearer" = [])),
+    request_body = HubBody,
+    responses(
+        (status = 201, description = "The new hub", body = Hub),
+        (status = 409, description = "A hub with this name already exists (`hub_exists`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -204,6 +311,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(hub)))
 }
 
+/// Changes a hub: only the fields given change.
+///
+/// Admins only.
+#[utoipa::path(
+    put,
+    path = "/admin/hubs/{id}",
+    tag = "delivery",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Hub id")),
+    request_body = HubBody,
+    responses(
+        (status = 200, description = "The hub after the change", body = Hub),
+        (status = 409, description = "Another hub has this name (`hub_exists`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: AdminUser,

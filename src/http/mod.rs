@@ -9,8 +9,8 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
-pub mod openapi;
 pub mod layers;
+pub mod openapi;
 pub mod rate_limit;
 
 use axum::http::{Method, Uri};

@@ -182,47 +182,135 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Adds the error responses that any operation of a kind can give, unless the operation
-/// documents that status itself: 400 (malformed JSON or query), 422 (a field failed
-/// validation), 429 (rate limited) and 503 (database busy) everywhere; 401/403 where a token
-/// is required; 404 where the path names something; 413/415 where a body is read.
+/// Error responses any operation of a kind can give, as shared `components/responses`.
+const STANDARD_ERRORS: [(&str, &str, &str); 9] = [
+    (
+        "400",
+        "BadRequest",
+        "Malformed request: bad JSON, query string or header",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "Missing, expired or revoked access token, or inactive account",
+    ),
+    ("403", "Forbidden", "The caller's role may not do this"),
+    (
+        "404",
+        "NotFound",
+        "Not found (or not the caller's: other users' data answers 404)",
+    ),
+    ("413", "PayloadTooLarge", "The request body is too large"),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not of a content type this operation reads",
+    ),
+    (
+        "422",
+        "ValidationFailed",
+        "A field failed validation; `error.fields` names each one",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "Rate limited; retry after the `Retry-After` seconds",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "Busy; retry after the `Retry-After` seconds",
+    ),
+];
+
+/// Completes every operation: adds the [`STANDARD_ERRORS`] that apply unless the operation
+/// documents that status itself (400, 422, 429 and 503 everywhere; 401/403 where a token is
+/// required; 404 where the path names something; 413/415 where a body is read), and gives
+/// each a unique `operationId` made of its method and path (`get_products_by_id_reviews`).
+/// Also drops the `default` utoipa copies from `#[serde(default)]` onto request fields that are
+/// required anyway or whose default is `null`: those say nothing true about the API.
 struct StandardErrors;
 
 impl StandardErrors {
-    fn apply(op: &mut Operation) {
+    fn apply(method: &str, path: &str, op: &mut Operation) {
         let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
         let has_path_param = op.parameters.as_ref().is_some_and(|ps| {
             ps.iter()
                 .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Path)))
         });
         let has_body = op.request_body.is_some();
-        let mut wanted: Vec<(&str, &str)> = vec![
-            ("400", "Malformed request: bad JSON, query string or header"),
-            ("422", "A field failed validation; `error.fields` names each one"),
-            ("429", "Rate limited; retry after the `Retry-After` seconds"),
-            ("503", "Busy; retry after the `Retry-After` seconds"),
-        ];
-        if secured {
-            wanted.push((
-                "401",
-                "Missing, expired or revoked access token, or inactive account",
-            ));
-            wanted.push(("403", "The caller's role may not do this"));
-        }
-        if has_path_param {
-            wanted.push((
-                "404",
-                "Not found (or not the caller's: other users' data answers 404)",
-            ));
-        }
-        if has_body {
-            wanted.push(("413", "The request body is too large"));
-            wanted.push(("415", "The body is not of a content type this operation reads"));
-        }
-        for (status, description) in wanted {
-            if op.responses.responses.contains_key(status) {
-                continue;
+        for (status, name, _) in STANDARD_ERRORS {
+            let applies = match status {
+                "401" | "403" => secured,
+                "404" => has_path_param,
+                "413" | "415" => has_body,
+                _ => true,
+            };
+            if applies && !op.responses.responses.contains_key(status) {
+                op.responses
+                    .responses
+                    .insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(name)));
             }
+        }
+        op.operation_id = Some(operation_id(method, path));
+    }
+}
+
+/// `get` + `/api/v1/products/{id}/reviews` → `get_products_by_id_reviews`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                id.push_str("by_");
+                id.push_str(param);
+            }
+            None => id.extend(segment.chars().map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })),
+        }
+    }
+    id
+}
+
+fn drop_meaningless_defaults(schema: &mut utoipa::openapi::schema::Schema) {
+    use utoipa::openapi::schema::Schema;
+    let Schema::Object(obj) = schema else {
+        return;
+    };
+    let required = obj.required.clone();
+    for (name, prop) in obj.properties.iter_mut() {
+        if let RefOr::T(Schema::Object(p)) = prop
+            && (required.contains(name) || p.default == Some(serde_json::Value::Null))
+        {
+            p.default = None;
+        }
+    }
+}
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, op) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ] {
+                if let Some(op) = op {
+                    Self::apply(method, path, op);
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in STANDARD_ERRORS {
             let response = ResponseBuilder::new()
                 .description(description)
                 .content(
@@ -232,27 +320,13 @@ impl StandardErrors {
                         .build(),
                 )
                 .build();
-            op.responses
+            components
                 .responses
-                .insert(status.to_owned(), RefOr::T(response));
+                .insert(name.to_owned(), RefOr::T(response));
         }
-    }
-}
-
-impl Modify for StandardErrors {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                Self::apply(op);
+        for schema in components.schemas.values_mut() {
+            if let RefOr::T(schema) = schema {
+                drop_meaningless_defaults(schema);
             }
         }
     }
@@ -288,6 +362,27 @@ mod tests {
             doc["components"]["schemas"]["Error"]["properties"]["error"]["$ref"],
             "#/components/schemas/ErrorBody"
         );
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_readable() {
+        assert_eq!(
+            operation_id("get", "/api/v1/products/{id}/reviews"),
+            "get_products_by_id_reviews"
+        );
+        assert_eq!(operation_id("put", "/api/v1/hub-staff"), "put_hub_staff");
+        let doc = document();
+        let mut seen = std::collections::BTreeSet::new();
+        for item in doc.paths.paths.values() {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let id = op.operation_id.clone().unwrap_or_default();
+                assert!(seen.insert(id.clone()), "duplicate operationId {id}");
+            }
+        }
+        assert!(seen.len() > 80, "{}", seen.len());
     }
 
     #[test]

@@ -12,21 +12,42 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/mail", get(list))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only messages to this address (compared after trimming and lower-casing).
+    #[param(example = "jane.doe@example.com")]
     to: Option<String>,
+    /// Only messages in this state: `pending`, `sending`, `sent`, `logged` or `failed`
+    /// (empty: any).
+    #[param(example = "logged")]
     status: Option<String>,
 }
 
 const STATUSES: [&str; 5] = ["pending", "sending", "sent", "logged", "failed"];
 
+/// The mail outbox, newest first: what was sent, logged, failed or is waiting.
+///
+/// Without SMTP, messages are `logged`: this is where verification and reset links can be
+/// read.
+#[utoipa::path(
+    get,
+    path = "/admin/mail",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of messages", body = Page<OutboxEntry>),
+        (status = 400, description = "Unknown `status` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,

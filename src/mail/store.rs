@@ -119,17 +119,34 @@ pub fn purge_delivered(c: &dyn Conn, cutoff: i64) -> Result<u64, DbError> {
 /// A message as admins see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OutboxEntry {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    /// What the message is about, e.g. `verify_email`, `reset_password`, `order_placed`.
+    #[schema(example = "verify_email")]
     pub kind: String,
+    /// The recipient's address.
+    #[schema(example = "jane.doe@example.com")]
     pub to: String,
+    #[schema(example = "Confirm your MarketHub email address")]
     pub subject: String,
+    /// The plain-text body (with any links it carries).
+    #[schema(example = "Hello Jane, open this link to verify your address: …")]
     pub body: String,
+    /// `pending`, `sending`, `sent`, `logged` (written to the log instead of sent, when no
+    /// SMTP server is configured) or `failed`.
+    #[schema(example = "logged")]
     pub status: String,
+    /// Delivery attempts so far.
+    #[schema(example = 1)]
     pub attempts: i64,
+    /// The last delivery error; `null` if none.
     pub last_error: Option<String>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T08:15:00.000Z")]
     pub created_at: i64,
+    /// When it was sent or logged; `null` before that.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-30T08:15:02.000Z")]
     pub sent_at: Option<i64>,
 }
 

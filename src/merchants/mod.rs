@@ -34,32 +34,54 @@ impl ApplicationStatus {
     }
 }
 
+/// An application to become a merchant.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Application {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    /// The applicant's user id.
+    #[schema(format = Uuid, example = "0193a6c2-6f00-7a11-8b22-4c5d6e7f8091")]
     pub user_id: String,
+    #[schema(example = "jane.doe@example.com")]
     pub applicant_email: String,
+    #[schema(example = "Jane Doe")]
     pub applicant_name: String,
+    #[schema(example = "Duka La Mama")]
     pub business_name: String,
+    #[schema(example = "Fresh produce from Limuru farms, delivered twice a week.")]
     pub business_description: String,
+    #[schema(example = "+254712345678")]
     pub phone: String,
+    #[schema(example = "Limuru, Kiambu")]
     pub location: String,
     pub status: ApplicationStatus,
+    /// The admin's note with the decision (always given on rejection); `null` if none.
+    #[schema(example = "Welcome aboard!")]
     pub decision_note: Option<String>,
+    /// `null` while pending.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-01T10:00:00.000Z")]
     pub decided_at: Option<i64>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T08:15:00.000Z")]
     pub created_at: i64,
 }
 
+/// A merchant's public business details; `id` is the merchant user's id.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MerchantProfile {
+    #[schema(format = Uuid, example = "0193a6c2-6f00-7a11-8b22-4c5d6e7f8091")]
     pub id: String,
+    #[schema(example = "Duka La Mama")]
     pub business_name: String,
+    #[schema(example = "Fresh produce from Limuru farms, delivered twice a week.")]
     pub business_description: String,
+    #[schema(example = "+254712345678")]
     pub phone: String,
+    #[schema(example = "Limuru, Kiambu")]
     pub location: String,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-12-01T10:00:00.000Z")]
     pub created_at: i64,
 }
 

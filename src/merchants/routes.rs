@@ -6,8 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::store::{self, NewApplication};
 use super::{
@@ -26,7 +25,7 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(apply, own_applications, list, decide, own_profile))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -38,15 +37,41 @@ pub fn router() -> Router<AppState> {
         .route("/merchant/profile", get(own_profile))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct ApplyBody {
+    /// 2–120 characters after trimming, no control characters.
+    #[schema(required = true, example = "Duka La Mama")]
     business_name: String,
+    /// 10–2000 characters after trimming; line breaks and tabs allowed.
+    #[schema(
+        required = true,
+        example = "Fresh produce from Limuru farms, delivered twice a week."
+    )]
     business_description: String,
+    /// 7–15 digits, optionally starting with `+` (spaces, dashes, dots and brackets are
+    /// ignored).
+    #[schema(required = true, example = "+254 712 345 678")]
     phone: String,
+    /// 2–200 characters after trimming, no control characters.
+    #[schema(required = true, example = "Limuru, Kiambu")]
     location: String,
 }
 
+/// Applies to become a merchant (customers only).
+///
+/// An admin approves or rejects the application; the applicant is mailed the decision.
+#[utoipa::path(
+    post,
+    path = "/merchant-applications",
+    tag = "merchant applications",
+    security(("bearer" = [])),
+    request_body = ApplyBody,
+    responses(
+        (status = 201, description = "The application, `pending`", body = Application),
+        (status = 409, description = "An application of the caller is already waiting for a decision (`application_pending`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn apply(
     State(state): State<AppState>,
     CustomerUser(user): CustomerUser,
@@ -100,10 +125,25 @@ async fn apply(
     Ok((StatusCode::CREATED, Json(app)))
 }
 
+/// The caller's applications.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ApplicationList {
+    /// Newest first.
+    items: Vec<Application>,
+}
+
+/// The caller's own applications, newest first (customers and merchants).
+#[utoipa::path(
+    get,
+    path = "/merchant-applications/me",
+    tag = "merchant applications",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's applications (not paginated)", body = ApplicationList))
+)]
 async fn own_applications(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ApplicationList>, AppError> {
     if !matches!(user.role, Role::Customer | Role::Merchant) {
         return Err(AppError::forbidden(
             "forbidden",
@@ -114,14 +154,29 @@ async fn own_applications(
         .db
         .read(move |c| store::list_for_user(c, &user.id))
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(ApplicationList { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only applications in this state: `pending`, `approved` or `rejected` (empty: any).
+    #[param(example = "pending")]
     status: Option<String>,
 }
 
+/// The applications queue, oldest first (admins).
+#[utoipa::path(
+    get,
+    path = "/admin/merchant-applications",
+    tag = "merchant applications",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of applications", body = Page<Application>),
+        (status = 400, description = "Unknown `status` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -144,13 +199,33 @@ async fn list(
     Ok(Json(page.page(items, total)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct DecisionBody {
+    /// `approve` or `reject`.
+    #[schema(required = true, example = "approve")]
     decision: String,
+    /// A note to the applicant, 1–1000 characters after trimming; required when rejecting.
+    #[schema(example = "Welcome aboard!")]
     note: Option<String>,
 }
 
+/// Approves or rejects a pending application (admins).
+///
+/// Approval makes the applicant (who must be an active customer) a merchant with a merchant
+/// profile. The applicant is mailed the decision and the note.
+#[utoipa::path(
+    put,
+    path = "/admin/merchant-applications/{id}",
+    tag = "merchant applications",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "The application with its decision", body = Application),
+        (status = 409, description = "Already decided (`already_decided`), or the applicant is no longer an active customer (`applicant_not_eligible`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn decide(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -237,6 +312,17 @@ async fn decide(
     Ok(Json(app))
 }
 
+/// The caller's merchant profile (merchants).
+#[utoipa::path(
+    get,
+    path = "/merchant/profile",
+    tag = "merchant applications",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The merchant profile", body = MerchantProfile),
+        (status = 404, description = "The caller has the merchant role but no merchant profile (`not_found`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn own_profile(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,

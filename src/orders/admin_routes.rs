@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list, show))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -25,13 +25,28 @@ pub fn router() -> Router<AppState> {
         .route("/admin/orders/{id}", get(show))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only orders in this (derived) status: `awaiting_payment`, `pending`, `processing`,
+    /// `shipping`, `delivered`, `returned` or `cancelled`.
+    #[param(example = "processing")]
     status: Option<String>,
+    /// Only orders with a sub-order of this merchant.
+    #[param(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b68")]
     merchant_id: Option<String>,
+    /// Only orders going through this hub.
+    #[param(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b66")]
     hub_id: Option<String>,
+    /// Only this customer's orders.
+    #[param(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b67")]
     customer_id: Option<String>,
+    /// Created at or after: `YYYY-MM-DD` (UTC day) or an RFC 3339 time.
+    #[param(example = "2026-11-01")]
     from: Option<String>,
+    /// Created before the end of this UTC day (`YYYY-MM-DD`) or before this RFC 3339 time;
+    /// must be after `from`.
+    #[param(example = "2026-11-30")]
     to: Option<String>,
 }
 
@@ -46,6 +61,21 @@ fn id_filter(v: Option<String>, name: &str) -> Result<Option<String>, AppError> 
     }
 }
 
+/// Every master order, newest first, filterable by status, merchant, hub, customer and
+/// creation date.
+///
+/// Admins only.
+#[utoipa::path(
+    get,
+    path = "/admin/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of orders", body = Page<OrderView>),
+        (status = 400, description = "Malformed query: an unknown `status`, an id that is not an id, a bad date, or `from` not before `to` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -80,6 +110,17 @@ async fn list(
     Ok(Json(page.page(items, total)))
 }
 
+/// Any order, with its sub-orders, items, payment and history.
+///
+/// Admins only.
+#[utoipa::path(
+    get,
+    path = "/admin/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = OrderView))
+)]
 async fn show(
     State(state): State<AppState>,
     _admin: AdminUser,

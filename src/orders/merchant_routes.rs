@@ -17,7 +17,7 @@ use crate::text;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list, show, move_status))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -27,10 +27,19 @@ pub fn router() -> Router<AppState> {
         .route("/merchant/orders/{id}/status", put(move_status))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only sub-orders in this status: `pending`, `confirmed`, `processing`, `shipped_to_hub`,
+    /// `at_hub`, `out_for_delivery`, `delivered`, `cancelled` or `returned`.
+    #[param(example = "pending")]
     status: Option<String>,
+    /// Created at or after: `YYYY-MM-DD` (UTC day) or an RFC 3339 time.
+    #[param(example = "2026-11-01")]
     from: Option<String>,
+    /// Created before the end of this UTC day (`YYYY-MM-DD`) or before this RFC 3339 time;
+    /// must be after `from`.
+    #[param(example = "2026-11-30")]
     to: Option<String>,
 }
 
@@ -43,6 +52,20 @@ pub fn parse_sub_status(s: Option<&str>) -> Result<Option<SubStatus>, AppError> 
     }
 }
 
+/// The caller's sub-orders, newest first, optionally by status and creation date.
+///
+/// Merchants only.
+#[utoipa::path(
+    get,
+    path = "/merchant/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of the caller's sub-orders", body = Page<SubOrderView>),
+        (status = 400, description = "Malformed query: an unknown `status`, a bad date, or `from` not before `to` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -77,6 +100,17 @@ fn own(c: &dyn crate::db::Conn, merchant_id: &str, id: &str) -> Result<store::Su
         .ok_or_else(not_found)
 }
 
+/// One of the caller's sub-orders, with its items and history.
+///
+/// Merchants only.
+#[utoipa::path(
+    get,
+    path = "/merchant/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Sub-order id")),
+    responses((status = 200, description = "The sub-order", body = SubOrderView))
+)]
 async fn show(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -95,13 +129,35 @@ async fn show(
     Ok(Json(view))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct StatusBody {
+    /// The next status: `confirmed`, `processing`, `shipped_to_hub` or `cancelled` (one step
+    /// at a time; cancelling only before the parcel ships).
+    #[schema(required = true, example = "confirmed")]
     status: String,
+    /// Optional note for the history (at most 500 characters; blank means none).
+    #[schema(max_length = 500, example = "Packed and ready")]
     note: Option<String>,
 }
 
+/// Moves one of the caller's sub-orders to its next status.
+///
+/// Merchants only. The merchant's steps are pending → confirmed → processing →
+/// shipped_to_hub, or cancelled from any of the first three (the stock returns). The
+/// customer is told by mail.
+#[utoipa::path(
+    put,
+    path = "/merchant/orders/{id}/status",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Sub-order id")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The sub-order after the step", body = SubOrderView),
+        (status = 409, description = "Not a step the merchant may take from the current status (`illegal_transition`, with `details`: `from`, `requested`, `allowed`), or the sub-order changed meanwhile (`changed`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn move_status(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,

@@ -278,81 +278,133 @@ pub fn derive_status(
     }
 }
 
+/// One line of a sub-order, with the price snapshot taken at checkout.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b61")]
     pub id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b62")]
     pub product_id: String,
+    /// The product's name at checkout.
+    #[schema(example = "Ceramic mug")]
     pub name: String,
+    /// The unit price at checkout, in cents.
+    #[schema(example = 45000)]
     pub unit_price_cents: i64,
+    #[schema(example = 2)]
     pub quantity: i64,
+    /// `unit_price_cents × quantity`.
+    #[schema(example = 90000)]
     pub line_total_cents: i64,
 }
 
+/// One step of a sub-order's history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
+    /// The sub-order status before the step (a `SubStatus` value); `null` for the creation.
+    #[schema(example = "pending")]
     pub from_status: Option<String>,
+    /// The sub-order status after the step (a `SubStatus` value).
+    #[schema(example = "confirmed")]
     pub to_status: String,
     /// `None` for system actions.
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b63")]
     pub actor_id: Option<String>,
+    /// `merchant`, `hub_staff`, `customer`, `admin` or `system`.
+    #[schema(example = "merchant")]
     pub actor_role: String,
     pub note: Option<String>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T09:15:00.000Z")]
     pub at: i64,
 }
 
+/// The rider a sub-order is assigned to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PartnerRef {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b64")]
     pub id: String,
+    #[schema(example = "Otieno Rider")]
     pub name: String,
+    #[schema(example = "+254712345678")]
     pub phone: String,
 }
 
+/// One merchant's part of an order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubOrderView {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b65")]
     pub id: String,
+    /// The master order.
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub order_id: String,
     pub merchant: MerchantRef,
     pub status: SubStatus,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b66")]
     pub hub_id: String,
     pub items: Vec<ItemView>,
+    #[schema(example = 90000)]
     pub subtotal_cents: i64,
+    /// The rider, once one is assigned.
     pub delivery_partner: Option<PartnerRef>,
+    /// Every step, oldest first.
     pub history: Vec<EventView>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T09:00:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T09:15:00.000Z")]
     pub updated_at: i64,
 }
 
+/// The order's payment.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub method: PaymentMethod,
     pub status: PaymentStatus,
+    /// The order total to pay, in cents.
+    #[schema(example = 90000)]
     pub amount_cents: i64,
+    /// What was actually collected, in cents; `null` until paid.
+    #[schema(example = 90000)]
     pub collected_cents: Option<i64>,
+    /// When the payment completed; `null` until paid.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-30T09:05:00.000Z")]
     pub paid_at: Option<i64>,
 }
 
+/// A master order: what the customer pays, split into one sub-order per merchant.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b67")]
     pub customer_id: String,
     pub status: OrderStatus,
     pub payment_method: PaymentMethod,
     pub payment_status: PaymentStatus,
+    #[schema(example = 90000)]
     pub total_cents: i64,
     /// What is still to be paid for the live (not cancelled) sub-orders.
+    #[schema(example = 90000)]
     pub amount_due_cents: i64,
+    #[schema(example = "KES")]
     pub currency: String,
+    /// The pickup hub the parcels go through.
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b66")]
     pub hub_id: String,
+    #[schema(example = "Moi Avenue 12, Nairobi")]
     pub delivery_address: String,
+    #[schema(example = "+254712345678")]
     pub phone: String,
     pub sub_orders: Vec<SubOrderView>,
     pub payment: PaymentView,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T09:00:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-30T09:15:00.000Z")]
     pub updated_at: i64,
 }
 

@@ -20,7 +20,7 @@ use crate::text;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(checkout, list, show, cancel))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -58,12 +58,27 @@ pub fn date_range(
     Ok((f, t))
 }
 
-#[derive(Deserialize, Default)]
+/// What a checkout needs besides the cart.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct CheckoutBody {
+    /// `mpesa` (pay by STK push after checkout) or `cod` (cash on delivery).
+    #[schema(required = true, example = "mpesa")]
     payment_method: String,
+    /// The active hub the parcels go through.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b66")]
     hub_id: String,
+    /// 5 to 500 characters once trimmed; line breaks allowed.
+    #[schema(
+        required = true,
+        min_length = 5,
+        max_length = 500,
+        example = "Moi Avenue 12, Nairobi"
+    )]
     delivery_address: String,
+    /// A phone number of 7 to 15 digits, optionally starting with `+` (spaces, dashes, dots
+    /// and parentheses are ignored).
+    #[schema(required = true, example = "+254712345678")]
     phone: String,
 }
 
@@ -122,6 +137,33 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     Ok(Some(key.to_owned()))
 }
 
+/// Places an order from the caller's cart.
+///
+/// Customers only. The cart becomes one master order with one sub-order per merchant, at the
+/// current prices; stock is reserved and the cart emptied. Every line is checked first: if any
+/// cannot be bought as it is, nothing happens and the 409 lists them all in
+/// `error.details.items`. With an `Idempotency-Key`, repeating the same checkout answers the
+/// order it made (201 again, with `Idempotency-Replayed: true`) instead of placing another;
+/// reusing the key for a different checkout is a 422. M-Pesa orders are then paid with
+/// `POST /payments/mpesa/initiate`.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 100, example = "checkout-7f3c9a",
+            description = "Optional key (1 to 100 visible ASCII characters) that makes retries of the same checkout safe"),
+    ),
+    request_body = CheckoutBody,
+    responses(
+        (status = 201, description = "The order placed (or, for a replayed Idempotency-Key, the order placed earlier)", body = OrderView,
+            headers(("Idempotency-Replayed" = String, description = "`true` when this answers an earlier checkout with the same Idempotency-Key; absent otherwise"))),
+        (status = 400, description = "Malformed request, or an Idempotency-Key that is not 1 to 100 visible ASCII characters (`invalid_idempotency_key`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The cart is empty (`cart_empty`), or some lines cannot be ordered as they are (`cart_unavailable`, with `details.items`: `cart_item_id`, `product_id`, `name`, `problem`, `requested`, `available`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation (including a hub that does not exist or is not accepting parcels, and `mpesa` where M-Pesa is not enabled), or the Idempotency-Key was used for a different checkout (`idempotency_key_reused`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn checkout(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -153,6 +195,15 @@ async fn checkout(
     Ok(resp)
 }
 
+/// The caller's orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams),
+    responses((status = 200, description = "One page of the caller's orders", body = Page<OrderView>))
+)]
 async fn list(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -172,6 +223,15 @@ async fn list(
     Ok(Json(page.page(items, total)))
 }
 
+/// One of the caller's orders, with its sub-orders, items, payment and history.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = OrderView))
+)]
 async fn show(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -188,6 +248,20 @@ async fn show(
     Ok(Json(order))
 }
 
+/// Cancels the whole order while nothing has shipped; the stock returns.
+///
+/// Customers only, on their own orders. A paid order cannot be cancelled: ask for a refund.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderView),
+        (status = 409, description = "The order is paid (`order_paid`), already cancelled (`already_cancelled`), partly shipped (`already_shipped`), or changed meanwhile (`changed`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,

@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::auth::Role;
 use crate::clock::now_ms;
@@ -18,13 +18,13 @@ use crate::ids;
 use crate::money;
 use crate::orders::service;
 use crate::orders::store as orders;
-use crate::orders::{PaymentMethod, PaymentStatus, SubStatus};
+use crate::orders::{OrderStatus, PaymentMethod, PaymentStatus, PaymentView, SubStatus};
 use crate::payments::mpesa;
 use crate::state::AppState;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(confirm_cod, initiate, stk_callback, show))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -35,13 +35,56 @@ pub fn router() -> Router<AppState> {
         .route("/payments/{order_id}", get(show))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct InitiateBody {
+    /// The caller's M-Pesa order to pay.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     order_id: String,
+    /// The Safaricom number that receives the payment prompt: a Kenyan mobile number such as
+    /// `0712345678`, `712345678` or `254712345678` (an optional `+`, spaces, dashes and
+    /// parentheses are ignored).
+    #[schema(required = true, example = "0712345678")]
     phone: String,
 }
 
+/// The answer to `POST /payments/mpesa/initiate` (the JSON of `mpesa::Initiated`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct MpesaInitiated {
+    /// Daraja's id of the push; the callback and the reconciliation settle it.
+    #[schema(example = "ws_CO_301120260915123456789")]
+    checkout_request_id: String,
+    /// Always `pending`: the customer still has to answer the prompt on the phone.
+    #[schema(example = "pending")]
+    status: String,
+    /// Whole shillings asked for (the amount due rounded up to the next shilling).
+    #[schema(example = 900)]
+    amount: i64,
+    /// The number prompted, as `2547XXXXXXXX` / `2541XXXXXXXX`.
+    #[schema(example = "254712345678")]
+    phone: String,
+}
+
+/// Sends an M-Pesa STK push (the payment prompt) to a phone for one of the caller's orders.
+///
+/// Customers only, on their own M-Pesa orders with something due. The order is paid when
+/// Daraja's callback reports success; follow it with `GET /payments/{order_id}`. A failed or
+/// expired push may be retried; a push still waiting on the phone blocks a new one.
+#[utoipa::path(
+    post,
+    path = "/payments/mpesa/initiate",
+    tag = "payments",
+    security(("bearer" = [])),
+    request_body = InitiateBody,
+    responses(
+        (status = 200, description = "The push was sent; the payment is pending", body = MpesaInitiated),
+        (status = 404, description = "No such order of the caller", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The order is paid by cash on delivery (`not_mpesa`), already paid (`already_paid`), cancelled (`payment_closed`), has nothing due (`nothing_due`), or has a push still waiting on the phone (`payment_in_progress`, with `details.checkout_request_id`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation (e.g. not a Kenyan mobile number), or M-Pesa refused the push (`mpesa_rejected`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 503, description = "M-Pesa is not enabled here or could not be reached (`mpesa_unavailable`), or busy; retry after the `Retry-After` seconds", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn initiate(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -64,14 +107,41 @@ async fn initiate(
     ))
 }
 
-/// Daraja's STK callback. The secret path segment authenticates it (a wrong one answers
-/// 404 and stores nothing); every well-formed body is stored, then applied, and answered with
-/// Daraja's acknowledgement — duplicates and unknown requests included.
+/// Daraja's acknowledgement of a callback: `{"ResultCode": 0, "ResultDesc": "Accepted"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CallbackAck {
+    #[serde(rename = "ResultCode")]
+    #[schema(example = 0)]
+    result_code: i64,
+    #[serde(rename = "ResultDesc")]
+    #[schema(example = "Accepted")]
+    result_desc: &'static str,
+}
+
+/// Daraja's STK callback (called by Safaricom, not by clients).
+///
+/// The secret path segment authenticates it (a wrong one answers 404 and stores nothing);
+/// every well-formed body is stored, then applied, and answered with Daraja's
+/// acknowledgement — duplicates and unknown requests included. A success marks the order
+/// paid only when the amount, receipt and phone check out.
+#[utoipa::path(
+    post,
+    path = "/payments/mpesa/callback/{secret}",
+    tag = "payments",
+    params(("secret" = String, Path, description = "The callback secret MarketHub put in the callback URL of its push")),
+    request_body(content = Object, description = "Daraja's STK callback, `{Body: {stkCallback: {MerchantRequestID, CheckoutRequestID, ResultCode, ResultDesc, CallbackMetadata: {Item: [{Name, Value}]}}}}`; `CheckoutRequestID` and `ResultCode` are required"),
+    responses(
+        (status = 200, description = "Accepted (stored and applied, or a duplicate / unknown request kept in the log)", body = CallbackAck,
+            example = json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
+        (status = 400, description = "Not UTF-8, not JSON, or without `Body.stkCallback.CheckoutRequestID` / `ResultCode` (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn stk_callback(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CallbackAck>, AppError> {
     if !crate::payments::secret_matches(&secret, &state.callback_secret) {
         tracing::warn!("M-Pesa callback with a wrong secret");
         return Err(AppError::not_found("route"));
@@ -79,23 +149,55 @@ async fn stk_callback(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| AppError::bad_request("invalid_callback", "not UTF-8"))?;
     mpesa::handle_stk_callback(&state, text).await?;
-    Ok(Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" })))
+    Ok(Json(CallbackAck {
+        result_code: 0,
+        result_desc: "Accepted",
+    }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct CodBody {
+    /// A cash-on-delivery order of the caller's hub.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     order_id: String,
+    /// The cash collected, in cents: must equal the order's amount due.
+    #[schema(required = true, minimum = 1, example = 90000)]
     amount_cents: Option<i64>,
 }
 
-/// Records the cash collected for an order. The amount must equal what is due; the parcels
-/// must be out for delivery or delivered; a second confirmation changes nothing.
+/// The answer to a cash confirmation.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CodConfirmed {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
+    order_id: String,
+    order_status: OrderStatus,
+    payment: PaymentView,
+}
+
+/// Records the cash collected for an order.
+///
+/// Hub staff of the order's hub only. The amount must equal what is due; the parcels must be
+/// out for delivery or delivered; a second confirmation changes nothing.
+#[utoipa::path(
+    post,
+    path = "/payments/cod/confirm",
+    tag = "payments",
+    security(("bearer" = [])),
+    request_body = CodBody,
+    responses(
+        (status = 200, description = "The order's payment, now paid", body = CodConfirmed),
+        (status = 403, description = "Not hub staff, or not assigned to a hub (`no_hub`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such order at the caller's hub", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Not a cash-on-delivery order (`not_cash_on_delivery`), the payment is cancelled or failed (`payment_closed`), or a parcel is not out for delivery yet (`not_out_for_delivery`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation, or `amount_cents` is not the amount due (`details.amount_due_cents` gives it)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn confirm_cod(
     State(state): State<AppState>,
     HubStaffUser(u): HubStaffUser,
     JsonBody(body): JsonBody<CodBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CodConfirmed>, AppError> {
     let mut e = FieldErrors::new();
     let order_id = body.order_id.trim().to_owned();
     if order_id.is_empty() {
@@ -171,16 +273,41 @@ async fn confirm_cod(
             service::load(c, &order_id)
         })
         .await?;
-    Ok(Json(
-        json!({ "order_id": view.id, "order_status": view.status, "payment": view.payment }),
-    ))
+    Ok(Json(CodConfirmed {
+        order_id: view.id,
+        order_status: view.status,
+        payment: view.payment,
+    }))
 }
 
+/// An order's payment state.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PaymentSummary {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
+    order_id: String,
+    order_status: OrderStatus,
+    /// What is still to be paid for the live (not cancelled) sub-orders, in cents.
+    #[schema(example = 90000)]
+    amount_due_cents: i64,
+    payment: PaymentView,
+}
+
+/// An order's payment: method, status, amount and what is still due.
+///
+/// The order's customer, or an admin; anyone else gets 404.
+#[utoipa::path(
+    get,
+    path = "/payments/{order_id}",
+    tag = "payments",
+    security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order's payment", body = PaymentSummary))
+)]
 async fn show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(order_id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PaymentSummary>, AppError> {
     let not_found = || AppError::not_found("order");
     if !ids::is_valid(&order_id) {
         return Err(not_found());
@@ -191,7 +318,10 @@ async fn show(
     if !allowed {
         return Err(not_found());
     }
-    Ok(Json(
-        json!({ "order_id": view.id, "order_status": view.status, "amount_due_cents": view.amount_due_cents, "payment": view.payment }),
-    ))
+    Ok(Json(PaymentSummary {
+        order_id: view.id,
+        order_status: view.status,
+        amount_due_cents: view.amount_due_cents,
+        payment: view.payment,
+    }))
 }

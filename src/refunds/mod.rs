@@ -24,35 +24,60 @@ pub const MAX_EVIDENCE: i64 = 5;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundItem {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub order_item_id: String,
+    #[schema(example = 1)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub order_id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub sub_order_id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     pub customer_id: String,
+    /// `damaged`, `wrong_item`, `not_as_described`, `not_received` or `other`.
+    #[schema(example = "damaged")]
     pub reason: String,
+    #[schema(example = "The screen arrived cracked in two places.")]
     pub description: String,
+    #[schema(example = 149900)]
     pub amount_cents: i64,
     /// `pending`, `approved` or `denied`.
+    #[schema(example = "pending")]
     pub status: String,
+    /// The admin's note; `null` until decided (and for approvals without a note).
+    #[schema(example = "Approved: photos confirm the damage.")]
     pub decision_note: Option<String>,
+    /// When an admin decided; `null` while pending.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-03-02T14:05:00.000Z")]
     pub decided_at: Option<i64>,
+    /// The goods came back and were returned to stock.
+    #[schema(example = false)]
     pub goods_returned: bool,
     /// `mpesa_b2c` or `manual`, once approved.
+    #[schema(example = "mpesa_b2c")]
     pub payout_method: Option<String>,
     /// `pending`, `paid`, `failed` (B2C) or `recorded` (manual).
+    #[schema(example = "paid")]
     pub payout_status: Option<String>,
+    /// The M-Pesa transaction id of a B2C payout, once reported.
+    #[schema(example = "QKJ3ABC123")]
     pub payout_receipt: Option<String>,
+    /// The items asked about; empty when the request is for the sub-order as a whole.
     pub items: Vec<RefundItem>,
+    /// Pictures added with `POST /refunds/{id}/evidence`.
     pub evidence: Vec<ImageRef>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-03-01T09:30:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-03-01T09:30:00.000Z")]
     pub updated_at: i64,
 }
 

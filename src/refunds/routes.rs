@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::store::{self, NewRefund};
@@ -33,7 +33,17 @@ use crate::text;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    request,
+    own,
+    show,
+    add_evidence,
+    admin_list,
+    approve,
+    deny,
+    b2c_result,
+    b2c_timeout
+))]
 pub struct Doc;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -56,21 +66,54 @@ fn not_found() -> AppError {
     AppError::not_found("refund")
 }
 
-#[derive(Deserialize, Default)]
+/// Part of a sub-order to refund: some units of one of its items.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct ItemBody {
+struct RefundItemBody {
+    /// An item of the sub-order.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     order_item_id: String,
+    /// Units to refund: at most the units bought minus those already refunded.
+    #[schema(required = true, minimum = 1, example = 1)]
     quantity: i64,
 }
 
-#[derive(Deserialize, Default)]
+/// Why a refund is asked for.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+enum RefundReason {
+    Damaged,
+    WrongItem,
+    NotAsDescribed,
+    NotReceived,
+    Other,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct RequestBody {
+struct RefundRequestBody {
+    /// A delivered sub-order of the caller's.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a")]
     sub_order_id: String,
+    #[schema(required = true, value_type = RefundReason, example = "damaged")]
     reason: String,
+    /// 10 to 2000 characters (trimmed); line breaks allowed.
+    #[schema(
+        required = true,
+        min_length = 10,
+        max_length = 2000,
+        example = "The screen arrived cracked in two places."
+    )]
     description: String,
+    /// How much to refund; by default (absent or `null`) the most allowed: what is left of
+    /// the paid amount, or the value of `items` when given. More than that answers 422 with
+    /// `error.details.max_amount_cents`.
+    #[schema(minimum = 1, example = 149900)]
     amount_cents: Option<i64>,
-    items: Vec<ItemBody>,
+    /// Refund only these items (default: the sub-order as a whole).
+    #[schema(default = json!([]))]
+    items: Vec<RefundItemBody>,
 }
 
 /// What a sub-order's refund may cover: the paid amount left, and item quantities left.
@@ -88,10 +131,28 @@ fn refund_room(c: &dyn Conn, sub: &orders::SubRow) -> Result<i64, AppError> {
     Ok(refundable(subtotal, store::refunded_cents(c, &sub.id)?))
 }
 
+/// Asks for a refund on a delivered sub-order: all of it or some items.
+///
+/// Customers only, for their own paid and delivered sub-orders, one open request at a time.
+/// The body is JSON (`application/json`); pictures are added afterwards with
+/// `POST /refunds/{id}/evidence`.
+#[utoipa::path(
+    post,
+    path = "/refunds",
+    tag = "refunds",
+    security(("bearer" = [])),
+    request_body = RefundRequestBody,
+    responses(
+        (status = 201, description = "The refund request, `pending`", body = RefundView),
+        (status = 404, description = "No such sub-order of the caller's", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The sub-order is not delivered (`not_delivered`), the order is not paid (`not_paid`), a request is already open (`refund_open`), or it was refunded in full (`fully_refunded`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field failed validation: `error.fields` names it; an `amount_cents` above what may be refunded also gives `error.details.max_amount_cents`", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn request(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
-    JsonBody(body): JsonBody<RequestBody>,
+    JsonBody(body): JsonBody<RefundRequestBody>,
 ) -> Result<(StatusCode, Json<RefundView>), AppError> {
     let mut e = FieldErrors::new();
     let sub_id = body.sub_order_id.trim().to_owned();
@@ -208,6 +269,37 @@ async fn request(
     Ok((StatusCode::CREATED, Json(refund)))
 }
 
+/// The multipart form of an evidence upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct EvidenceUpload {
+    /// The picture: JPEG, PNG or WebP (checked by content, not by name or declared type), at
+    /// most the configured `uploads.max_image_bytes` (5 MiB by default). Other form fields are
+    /// ignored.
+    #[schema(value_type = String, format = Binary)]
+    file: String,
+}
+
+/// Adds a picture to an open refund request of the caller's.
+///
+/// Customers only, while the request is `pending`; at most 5 pictures per request. Send
+/// `multipart/form-data` with the image in a field named `file`.
+#[utoipa::path(
+    post,
+    path = "/refunds/{id}/evidence",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Refund id")),
+    request_body(content_type = "multipart/form-data", content = inline(EvidenceUpload)),
+    responses(
+        (status = 201, description = "The stored picture", body = ImageRef),
+        (status = 400, description = "Malformed multipart body (`invalid_multipart`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The request was already decided (`refund_decided`) or has 5 pictures (`too_many_images`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "The image or the body is too large (`payload_too_large`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 415, description = "Not a multipart/form-data body (`unsupported_media_type`), or the file is not a JPEG, PNG or WebP image (`unsupported_image_type`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "The `file` field is missing", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn add_evidence(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -272,6 +364,17 @@ async fn add_evidence(
     }
 }
 
+/// The caller's refund requests, newest first.
+///
+/// Customers only.
+#[utoipa::path(
+    get,
+    path = "/refunds",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams),
+    responses((status = 200, description = "One page of refund requests", body = Page<RefundView>))
+)]
 async fn own(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -287,6 +390,17 @@ async fn own(
     Ok(Json(page.page(items, total)))
 }
 
+/// One refund request: the caller's own, or any for an admin.
+///
+/// Any signed-in user; another customer's request answers 404.
+#[utoipa::path(
+    get,
+    path = "/refunds/{id}",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Refund id")),
+    responses((status = 200, description = "The refund request", body = RefundView))
+)]
 async fn show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -306,11 +420,29 @@ async fn show(
     Ok(Json(refund))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only requests in this status: `pending`, `approved` or `denied` (anything else answers
+    /// 400 `invalid_query`; empty means any).
+    #[param(example = "pending")]
     status: Option<String>,
 }
 
+/// Every refund request, newest first, optionally of one status.
+///
+/// Admins only.
+#[utoipa::path(
+    get,
+    path = "/admin/refunds",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams, ListQuery),
+    responses(
+        (status = 200, description = "One page of refund requests", body = Page<RefundView>),
+        (status = 400, description = "Malformed query, or `status` is not pending, approved or denied (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn admin_list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -337,11 +469,14 @@ async fn admin_list(
     Ok(Json(page.page(items, total)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct ApproveBody {
+struct RefundApproveBody {
+    /// Shown to the customer; up to 1000 characters (blank means none).
+    #[schema(max_length = 1000, example = "Approved: photos confirm the damage.")]
     note: Option<String>,
     /// The goods came back: return them to stock.
+    #[schema(default = false, example = false)]
     goods_returned: bool,
 }
 
@@ -351,11 +486,29 @@ struct Payout {
     refund_id: String,
 }
 
+/// Approves a pending refund request and pays it back.
+///
+/// Admins only. When the order was paid by M-Pesa and the gateway can send payouts, the money
+/// goes back by M-Pesa B2C (`payout_method` `mpesa_b2c`, `payout_status` `pending` until the
+/// result arrives, or `failed` if the gateway refused it); otherwise it is recorded as a manual
+/// payout (`manual`, `recorded`). The customer is notified by email.
+#[utoipa::path(
+    put,
+    path = "/admin/refunds/{id}/approve",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Refund id")),
+    request_body = RefundApproveBody,
+    responses(
+        (status = 200, description = "The refund, `approved`", body = RefundView),
+        (status = 409, description = "Already decided (`already_decided`), the order is not paid (`not_paid`), or it would refund more than was paid (`exceeds_paid`, with `error.details.max_amount_cents`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn approve(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<ApproveBody>,
+    JsonBody(body): JsonBody<RefundApproveBody>,
 ) -> Result<Json<RefundView>, AppError> {
     if !ids::is_valid(&id) {
         return Err(not_found());
@@ -483,17 +636,39 @@ async fn approve(
     Ok(Json(refund))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct DenyBody {
+struct RefundDenyBody {
+    /// Why: shown to the customer; 1 to 1000 characters (trimmed).
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 1000,
+        example = "The item was used after delivery."
+    )]
     note: String,
 }
 
+/// Denies a pending refund request with a note.
+///
+/// Admins only. The customer is notified by email.
+#[utoipa::path(
+    put,
+    path = "/admin/refunds/{id}/deny",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Refund id")),
+    request_body = RefundDenyBody,
+    responses(
+        (status = 200, description = "The refund, `denied`", body = RefundView),
+        (status = 409, description = "Already decided (`already_decided`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn deny(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<DenyBody>,
+    JsonBody(body): JsonBody<RefundDenyBody>,
 ) -> Result<Json<RefundView>, AppError> {
     if !ids::is_valid(&id) {
         return Err(not_found());
@@ -530,13 +705,49 @@ async fn deny(
     Ok(Json(refund))
 }
 
+/// Daraja's acknowledgement: `{"ResultCode": 0, "ResultDesc": "Accepted"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+struct B2cCallbackAck {
+    #[schema(example = 0)]
+    result_code: i64,
+    #[schema(example = "Accepted")]
+    result_desc: &'static str,
+}
+
+/// The parts of a Daraja B2C result (or timeout) body that are read; other keys are kept in
+/// the callback log and ignored.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "PascalCase")]
+struct B2cCallbackBody {
+    result: B2cCallbackResult,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct B2cCallbackResult {
+    /// The id MarketHub gave the payout request.
+    #[schema(
+        rename = "OriginatorConversationID",
+        example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a"
+    )]
+    originator_conversation_id: String,
+    /// 0 means paid (a numeric string is accepted too); ignored on the timeout URL.
+    #[schema(rename = "ResultCode", value_type = Value, required = false, example = 0)]
+    result_code: Option<i64>,
+    /// The M-Pesa receipt of the payout.
+    #[schema(rename = "TransactionID", example = "QKJ3ABC123")]
+    transaction_id: Option<String>,
+}
+
 /// A B2C result (or queue timeout) from Daraja: stored, then applied once.
 async fn b2c_callback(
     state: &AppState,
     secret: &str,
     body: Bytes,
     timeout: bool,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<B2cCallbackAck>, AppError> {
     if !crate::payments::secret_matches(secret, &state.callback_secret) {
         return Err(AppError::not_found("route"));
     }
@@ -575,21 +786,61 @@ async fn b2c_callback(
             Ok::<_, DbError>(())
         })
         .await?;
-    Ok(Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" })))
+    Ok(Json(B2cCallbackAck {
+        result_code: 0,
+        result_desc: "Accepted",
+    }))
 }
 
+/// Daraja's B2C result callback for a refund payout (the `ResultURL` given with the request).
+///
+/// Called by Safaricom; the secret path segment authenticates it (a wrong one answers 404 and
+/// stores nothing). Every well-formed body is stored and applied once: `Result.ResultCode` 0
+/// marks the payout `paid` with `Result.TransactionID` as its receipt, anything else `failed`;
+/// duplicates and unknown payouts are acknowledged too.
+#[utoipa::path(
+    post,
+    path = "/payments/mpesa/b2c/result/{secret}",
+    tag = "refunds",
+    params(("secret" = String, Path, description = "The callback secret given to Daraja with the request")),
+    request_body(content = B2cCallbackBody, content_type = "application/json", description = "Daraja's B2C result JSON, read whatever its Content-Type"),
+    responses(
+        (status = 200, description = "Acknowledged", body = B2cCallbackAck),
+        (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "The body is larger than the server's body limit (plain-text answer from the framework)", content_type = "text/plain", body = String),
+    )
+)]
 async fn b2c_result(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<B2cCallbackAck>, AppError> {
     b2c_callback(&state, &secret, body, false).await
 }
 
+/// Daraja's B2C queue-timeout callback for a refund payout (the `QueueTimeOutURL`).
+///
+/// Called by Safaricom; the secret path segment authenticates it (a wrong one answers 404 and
+/// stores nothing). The body is stored and the pending payout is marked `failed` (to be paid
+/// back by hand); duplicates and unknown payouts are acknowledged too.
+#[utoipa::path(
+    post,
+    path = "/payments/mpesa/b2c/timeout/{secret}",
+    tag = "refunds",
+    params(("secret" = String, Path, description = "The callback secret given to Daraja with the request")),
+    request_body(content = B2cCallbackBody, content_type = "application/json", description = "Daraja's B2C timeout JSON, read whatever its Content-Type"),
+    responses(
+        (status = 200, description = "Acknowledged", body = B2cCallbackAck),
+        (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "The body is larger than the server's body limit (plain-text answer from the framework)", content_type = "text/plain", body = String),
+    )
+)]
 async fn b2c_timeout(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<B2cCallbackAck>, AppError> {
     b2c_callback(&state, &secret, body, true).await
 }

@@ -14,27 +14,45 @@ use crate::clock::serde_rfc3339;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b60")]
     pub id: String,
+    #[schema(format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5d")]
     pub product_id: String,
+    #[schema(example = "Wireless earbuds")]
     pub product_name: String,
     /// First name and the initial of the last: reviews are public.
+    #[schema(example = "Jane D.")]
     pub reviewer: String,
+    #[schema(minimum = 1, maximum = 5, example = 4)]
     pub rating: i64,
+    #[schema(example = "Good sound, the case is a bit bulky.")]
     pub comment: String,
+    /// The merchant's public reply; `null` until they reply.
+    #[schema(required = true, example = "Thank you for your feedback!")]
     pub reply: Option<String>,
+    /// When the merchant replied; `null` until they reply.
     #[serde(serialize_with = "serde_rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, required = true, format = DateTime, example = "2025-01-16T10:00:00.000Z")]
     pub replied_at: Option<i64>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub created_at: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-01-15T09:30:00.000Z")]
     pub updated_at: i64,
 }
 
+/// A product's rating figures.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ReviewSummary)]
 pub struct Summary {
+    /// Mean rating (0 when there are no reviews).
+    #[schema(example = 4.5)]
     pub rating_avg: f64,
+    #[schema(example = 8)]
     pub rating_count: i64,
     /// Reviews per star, "1" to "5".
+    #[schema(example = json!({"1": 0, "2": 0, "3": 1, "4": 2, "5": 5}))]
     pub histogram: BTreeMap<String, i64>,
 }
 

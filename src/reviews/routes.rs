@@ -19,7 +19,7 @@ use crate::text;
 
 /// The OpenAPI description of these routes (paths as in [`router`], relative to `/api/v1`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(create, edit, for_product, for_merchant, reply))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
@@ -35,14 +35,45 @@ fn not_found() -> AppError {
     AppError::not_found("review")
 }
 
-#[derive(Deserialize, Default)]
+/// A review of a product the caller received.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 struct ReviewBody {
+    /// The reviewed product.
+    #[schema(required = true, format = Uuid, example = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5d")]
     product_id: String,
+    /// Stars, 1–5.
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 5, example = 4)]
     rating: Option<i64>,
+    /// 2–2000 characters (trimmed); line breaks allowed.
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 2,
+        max_length = 2000,
+        example = "Good sound, the case is a bit bulky."
+    )]
     comment: Option<String>,
 }
 
+/// Reviews a product, or edits the caller's existing review of it.
+///
+/// Customers only, and only for a product they received (a delivered order). One review per
+/// customer and product: posting again replaces the rating and comment (200 instead of 201).
+/// The product's `rating_avg` and `rating_count` are updated.
+#[utoipa::path(
+    post,
+    path = "/reviews",
+    tag = "reviews",
+    security(("bearer" = [])),
+    request_body = ReviewBody,
+    responses(
+        (status = 201, description = "The new review", body = ReviewView),
+        (status = 200, description = "The caller's existing review of this product, edited", body = ReviewView),
+        (status = 403, description = "The caller has not received this product (`not_eligible`), or is not a customer", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such product for sale", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -86,13 +117,38 @@ async fn create(
     Ok((status, Json(review)))
 }
 
-#[derive(Deserialize, Default)]
+/// Changes to a review: an absent (or `null`) field keeps its value.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
+#[schema(as = ReviewEditBody)]
 struct EditBody {
+    /// Stars, 1–5.
+    #[schema(minimum = 1, maximum = 5, example = 5)]
     rating: Option<i64>,
+    /// 2–2000 characters (trimmed); line breaks allowed.
+    #[schema(
+        min_length = 2,
+        max_length = 2000,
+        example = "Still going strong after a month."
+    )]
     comment: Option<String>,
 }
 
+/// Edits one of the caller's reviews.
+///
+/// Customers only; other customers' reviews answer 404. The product's rating is updated.
+#[utoipa::path(
+    put,
+    path = "/reviews/{id}",
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Review id")),
+    request_body(content = EditBody, description = "The fields to change"),
+    responses(
+        (status = 200, description = "The review after the change", body = ReviewView),
+        (status = 404, description = "No such review of the caller", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn edit(
     State(state): State<AppState>,
     CustomerUser(u): CustomerUser,
@@ -127,6 +183,7 @@ async fn edit(
     Ok(Json(review))
 }
 
+/// One page of a product's reviews (the list envelope) plus its rating summary.
 #[derive(Serialize, utoipa::ToSchema)]
 struct ProductReviews {
     #[serde(flatten)]
@@ -134,6 +191,19 @@ struct ProductReviews {
     summary: Summary,
 }
 
+/// A product's reviews, newest first, with its rating summary.
+///
+/// Public.
+#[utoipa::path(
+    get,
+    path = "/products/{id}/reviews",
+    tag = "reviews",
+    params(("id" = String, Path, description = "Product id"), crate::http::extract::PageParams),
+    responses(
+        (status = 200, description = "One page of reviews and the rating summary", body = ProductReviews),
+        (status = 404, description = "No such product for sale", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn for_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -158,6 +228,17 @@ async fn for_product(
     }))
 }
 
+/// Reviews of the caller's products, newest first.
+///
+/// Merchants only.
+#[utoipa::path(
+    get,
+    path = "/merchant/reviews",
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(crate::http::extract::PageParams),
+    responses((status = 200, description = "One page of reviews", body = Page<ReviewView>))
+)]
 async fn for_merchant(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
@@ -170,12 +251,37 @@ async fn for_merchant(
     Ok(Json(page.page(items, total)))
 }
 
-#[derive(Deserialize, Default)]
+/// The merchant's public reply to a review.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
+#[schema(as = ReviewReplyBody)]
 struct ReplyBody {
+    /// 2–1000 characters (trimmed); line breaks allowed.
+    #[schema(
+        required = true,
+        min_length = 2,
+        max_length = 1000,
+        example = "Thank you for your feedback!"
+    )]
     reply: String,
 }
 
+/// Replies to a review of one of the caller's products.
+///
+/// Merchants only; reviews of other merchants' products answer 404. One reply per review.
+#[utoipa::path(
+    post,
+    path = "/merchant/reviews/{id}/reply",
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Review id")),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, description = "The review with the reply", body = ReviewView),
+        (status = 404, description = "No such review of the caller's products", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The review already has a reply (`reply_exists`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
 async fn reply(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,

@@ -27,6 +27,7 @@ mod market;
 mod merchants;
 mod metrics;
 mod mpesa;
+mod openapi;
 mod order_views;
 mod passwords;
 mod products;

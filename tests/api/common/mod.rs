@@ -108,6 +108,11 @@ impl TestServer {
         drop(dir);
     }
 
+    /// The running server's shared state (to build the router in-process).
+    pub fn state(&self) -> &markethub::state::AppState {
+        &self.server.state
+    }
+
     /// URL of an API path (`/auth/login` → `http://…/api/v1/auth/login`).
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{}", self.base, path)

@@ -254,3 +254,49 @@ async fn api_reference_page_is_embedded_and_linked_from_the_console() {
     assert!(!js.contains("http://") && !js.contains("https://"));
     s.stop().await;
 }
+
+/// The conformance check every suite response goes through rejects what the document does
+/// not allow (so the suite passing means its responses match the document).
+#[tokio::test]
+async fn conformance_check_rejects_responses_outside_the_document() {
+    use crate::common::conformance::check;
+    let json = "application/json";
+    // Wrong type, missing required fields.
+    let err = check("GET", "/api/v1/products/x", 200, json, br#"{"id": 5}"#).unwrap_err();
+    assert!(
+        err.contains("$.id: expected") && err.contains("required field"),
+        "{err}"
+    );
+    // A status the operation does not document.
+    let err = check("GET", "/api/v1/products", 418, json, b"{}").unwrap_err();
+    assert!(err.contains("not documented"), "{err}");
+    // An undocumented content type.
+    let err = check("GET", "/api/v1/cart", 200, "text/html", b"<p>").unwrap_err();
+    assert!(err.contains("content type"), "{err}");
+    // A bad format inside a nested list.
+    let err = check(
+        "GET",
+        "/api/v1/categories",
+        200,
+        json,
+        br#"{"items": [{"id": "nope", "name": "A", "slug": "a", "parent_id": null, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}]}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("$.items[0].id: \"nope\" is not a uuid"),
+        "{err}"
+    );
+
+    // A real response passes.
+    let s = TestServer::start().await;
+    let resp = s
+        .client
+        .get(s.url("/categories"))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("body");
+    check("GET", "/api/v1/categories", status, json, &bytes).expect("conforms");
+    s.stop().await;
+}

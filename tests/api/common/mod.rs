@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod conformance;
 pub mod smtp;
 
 use std::time::Duration;
@@ -123,11 +124,24 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// Sends a request and checks the response against the OpenAPI document (see
+    /// [`conformance`]): a response the document does not allow fails the test.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let resp = req.send().await.expect("request");
+        let (client, request) = req.build_split();
+        let request = request.expect("request");
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
+        let resp = client.execute(request).await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Err(problem) = conformance::check(&method, &path, status, content_type, &bytes) {
+            panic!("response outside the OpenAPI document: {problem}");
+        }
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {
             status,

@@ -16,6 +16,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Text with `code` spans (the document's descriptions use Markdown backticks).
+function prose(tag, text, attrs = {}) {
+  const parts = String(text).split("`");
+  return el(tag, attrs, parts.map((part, i) => (i % 2 === 1 ? el("code", {}, part) : part)));
+}
+
 function refName(ref) {
   return ref.split("/").pop();
 }
@@ -47,16 +53,20 @@ function shape(schema, doc, indent = "", seen = new Set()) {
     const inner = indent + "  ";
     const lines = Object.entries(props).map(([name, s]) => {
       const opt = required.has(name) ? "" : "?";
-      const note = s.description ? `  // ${s.description.split("\n")[0]}` : "";
-      return `${inner}${name}${opt}: ${shape(s, doc, inner, seen)}${note}`;
+      return [`${inner}${name}${opt}: ${shape(s, doc, inner, seen)}`, s.description];
     });
     if (schema.additionalProperties && typeof schema.additionalProperties === "object") {
-      lines.push(`${inner}[key: string]: ${shape(schema.additionalProperties, doc, inner, seen)}`);
+      lines.push([`${inner}[key: string]: ${shape(schema.additionalProperties, doc, inner, seen)}`, null]);
     }
     if (lines.length === 0) return "object" + suffix;
-    return `{\n${lines.join(",\n")}\n${indent}}${suffix}`;
+    const body = lines.map(([line, note], i) => {
+      const comma = i < lines.length - 1 ? "," : "";
+      return line + comma + (note ? `  // ${note.split("\n")[0]}` : "");
+    });
+    return `{\n${body.join("\n")}\n${indent}}${suffix}`;
   }
   if (types.includes("array")) return `${shape(schema.items, doc, indent, seen)}[]${suffix}`;
+  if (types.length === 0 && nullable) return "null";
   const base = types.join(" | ") || "any";
   const fmt = schema.format ? ` (${schema.format})` : "";
   const range = [];
@@ -71,7 +81,9 @@ function contentBlock(content, doc) {
   return Object.entries(content).map(([type, media]) =>
     el("div", {},
       el("p", {}, el("code", {}, type)),
-      media.schema ? el("pre", { class: "schema" }, shape(media.schema, doc)) : null,
+      media.schema?.$ref === "#/components/schemas/Error"
+        ? el("p", {}, "the ", el("a", { href: "#error-envelope" }, "error envelope"))
+        : media.schema ? el("pre", { class: "schema" }, shape(media.schema, doc)) : null,
       media.example !== undefined
         ? el("pre", { class: "schema" }, "example: " + JSON.stringify(media.example, null, 2))
         : null));
@@ -87,7 +99,7 @@ function paramsTable(params, doc) {
         el("td", {}, el("code", {}, param.name), param.required ? " (required)" : ""),
         el("td", {}, param.in),
         el("td", {}, el("code", {}, shape(param.schema, doc))),
-        el("td", {}, param.description || ""));
+        prose("td", param.description || ""));
     })));
 }
 
@@ -99,17 +111,17 @@ function operation(path, method, op, doc) {
   const responses = Object.entries(op.responses || {}).map(([status, r]) => {
     const resp = r.$ref ? doc.components?.responses?.[refName(r.$ref)] || {} : r;
     return el("div", {},
-      el("p", {}, el("span", { class: "status" }, status), " ", resp.description || ""),
+      el("p", {}, el("span", { class: "status" }, status), prose("span", ` ${resp.description || ""}`)),
       contentBlock(resp.content, doc));
   });
   return el("details", { class: "op", id, "data-search": `${method} ${path} ${op.summary || ""} ${(op.tags || []).join(" ")}`.toLowerCase() },
     el("summary", {},
       el("span", { class: `method m-${method}` }, method),
       el("span", { class: "path" }, path),
-      el("span", {}, op.summary || ""),
+      prose("span", op.summary || ""),
       secured ? el("span", { class: "lock" }, anonymousToo ? "token optional" : "needs a bearer token") : null),
     el("div", {},
-      op.description ? el("p", {}, op.description) : null,
+      op.description ? prose("p", op.description) : null,
       op.parameters ? el("h4", {}, "Parameters") : null,
       paramsTable(op.parameters, doc),
       body ? el("h4", {}, "Request body" + (body.required ? "" : " (optional)")) : null,
@@ -138,12 +150,15 @@ function render(doc) {
   const toc = document.getElementById("toc");
   const intro = el("section", {},
     el("h2", {}, `${doc.info?.title || "API"} ${doc.info?.version || ""}`),
-    ...(doc.info?.description || "").split("\n\n").map((p) => el("p", {}, p)));
+    ...(doc.info?.description || "").split("\n\n").map((p) => prose("p", p)),
+    el("h3", { id: "error-envelope" }, "The error envelope"),
+    prose("p", "Every error (4xx, 5xx) answers with this body:"),
+    el("pre", { class: "schema" }, shape({ $ref: "#/components/schemas/Error" }, doc)));
   content.replaceChildren(intro, ...tags.map((tag) => {
     const info = (doc.tags || []).find((t) => t.name === tag);
     return el("section", { class: "tag", id: `tag-${tag.replace(/\W+/g, "-")}` },
       el("h2", {}, tag),
-      info?.description ? el("p", {}, info.description) : null,
+      info?.description ? prose("p", info.description) : null,
       groups.get(tag));
   }));
   toc.replaceChildren(el("ul", {}, tags.map((tag) =>
@@ -172,7 +187,12 @@ async function main() {
   }
   const filter = document.getElementById("filter");
   filter.addEventListener("input", () => applyFilter(filter.value));
-  if (location.hash) document.getElementById(location.hash.slice(1))?.setAttribute("open", "");
+  // Operations are drawn after load, so the browser cannot jump to a #fragment by itself.
+  const target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+  if (target) {
+    if (target.tagName === "DETAILS") target.open = true;
+    target.scrollIntoView();
+  }
 }
 
 main();

@@ -1,6 +1,7 @@
 //! `/admin/users` handlers: list and search users, change a role, (de)activate an account.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;

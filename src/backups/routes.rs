@@ -1,8 +1,9 @@
 //! `GET /admin/backups` (list), `POST /admin/backups` (take one now) and
 //! `GET /admin/backups/{name}` (download). One backup at a time per server.
 
+use crate::http::Path;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -3,7 +3,8 @@
 //! sub-categories use is not deleted silently: `DELETE` answers 409 naming the usage, unless
 //! `?reassign_to=<id>` names a category to move them to first.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};

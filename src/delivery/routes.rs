@@ -1,7 +1,8 @@
 //! Hub handlers: the public list of active hubs (customers pick one at checkout) and the
 //! admin's `/admin/hubs`.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};

@@ -1,6 +1,7 @@
 //! Request extractors whose failures answer with the JSON error envelope: JSON bodies
-//! (415 wrong content type, 413 too large, 400 malformed, 422 naming the bad field),
-//! query strings, and bounded pagination.
+//! (415 wrong content type, 413 too large, 400 malformed, 422 naming the bad field), raw
+//! bodies, path parameters (400 when a segment is not UTF-8), query strings, and bounded
+//! pagination.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,36 @@ pub struct JsonBody<T>(pub T);
 
 /// A JSON request body that may also be absent (empty body): then `T::default()`.
 pub struct JsonOrEmpty<T>(pub T);
+
+/// The raw request body, whatever its content type (webhooks parse it themselves).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        read_body(req, state).await.map(RawBody)
+    }
+}
+
+/// Path parameters, like axum's `Path`, but a segment that is not valid UTF-8 (or does not
+/// parse) answers 400 with the JSON envelope instead of a plain-text body.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(rejection) => Err(AppError::bad_request("invalid_path", rejection.body_text())),
+        }
+    }
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;

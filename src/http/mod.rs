@@ -18,7 +18,7 @@ use axum::http::{Method, Uri};
 pub use auth::{AdminUser, AuthUser, CustomerUser, HubStaffUser, MerchantUser};
 pub use client_ip::ClientIp;
 pub use error::{AppError, FieldErrors};
-pub use extract::{JsonBody, JsonOrEmpty, Page, Pagination, Query, nullable};
+pub use extract::{JsonBody, JsonOrEmpty, Page, Pagination, Path, Query, RawBody, nullable};
 
 /// 404 for any path no route matches.
 pub async fn not_found(method: Method, uri: Uri) -> AppError {

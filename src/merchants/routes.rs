@@ -2,7 +2,8 @@
 //! the admin queue and decisions (`/admin/merchant-applications`). Also the merchant's own
 //! profile (`/merchant/profile`).
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};

@@ -1,7 +1,8 @@
 //! Admin order views: every master order, filterable by status, merchant, hub, customer and
 //! creation date.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;

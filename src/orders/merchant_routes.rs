@@ -1,7 +1,8 @@
 //! Merchant sub-order handlers: own sub-orders with filters, detail, and the merchant's
 //! steps of the lifecycle (confirm, process, ship to the hub, or cancel).
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;

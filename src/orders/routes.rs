@@ -1,7 +1,8 @@
 //! Customer order handlers: checkout (`POST /orders`, with `Idempotency-Key`), own orders,
 //! and cancellation.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

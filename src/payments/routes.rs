@@ -3,8 +3,8 @@
 //! `POST /payments/mpesa/callback/{secret}` (the original path plus a secret segment), and
 //! `GET /payments/{order_id}` (the order's customer, or an admin).
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::auth::Role;
 use crate::clock::now_ms;
 use crate::delivery::store as delivery;
-use crate::http::{AppError, AuthUser, CustomerUser, FieldErrors, HubStaffUser, JsonBody};
+use crate::http::{AppError, AuthUser, CustomerUser, FieldErrors, HubStaffUser, JsonBody, RawBody};
 use crate::ids;
 use crate::money;
 use crate::orders::service;
@@ -140,7 +140,7 @@ struct CallbackAck {
 async fn stk_callback(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<CallbackAck>, AppError> {
     if !crate::payments::secret_matches(&secret, &state.callback_secret) {
         tracing::warn!("M-Pesa callback with a wrong secret");

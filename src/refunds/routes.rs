@@ -3,9 +3,9 @@
 //! (`PUT /admin/refunds/{id}/approve|deny`). Also the B2C result and timeout callbacks at
 //! `POST /payments/mpesa/b2c/result|timeout/{secret}`.
 
-use axum::body::Bytes;
+use crate::http::Path;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -20,6 +20,7 @@ use crate::clock::now_ms;
 use crate::db::{Conn, DbError};
 use crate::http::{
     AdminUser, AppError, AuthUser, CustomerUser, FieldErrors, JsonBody, Page, Pagination, Query,
+    RawBody,
 };
 use crate::ids::{self, new_id};
 use crate::mail::{self, templates};
@@ -298,6 +299,7 @@ struct EvidenceUpload {
         (status = 413, description = "The image or the body is too large (`payload_too_large`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "Not a multipart/form-data body (`unsupported_media_type`), or the file is not a JPEG, PNG or WebP image (`unsupported_image_type`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "The `file` field is missing", body = crate::http::openapi::ErrorEnvelope),
+        (status = 502, description = "The image service did not accept the file (`storage_unavailable`)", body = crate::http::openapi::ErrorEnvelope),
     )
 )]
 async fn add_evidence(
@@ -745,7 +747,7 @@ struct B2cCallbackResult {
 async fn b2c_callback(
     state: &AppState,
     secret: &str,
-    body: Bytes,
+    body: axum::body::Bytes,
     timeout: bool,
 ) -> Result<Json<B2cCallbackAck>, AppError> {
     if !crate::payments::secret_matches(secret, &state.callback_secret) {
@@ -808,13 +810,12 @@ async fn b2c_callback(
         (status = 200, description = "Acknowledged", body = B2cCallbackAck),
         (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
-        (status = 413, description = "The body is larger than the server's body limit (plain-text answer from the framework)", content_type = "text/plain", body = String),
     )
 )]
 async fn b2c_result(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<B2cCallbackAck>, AppError> {
     b2c_callback(&state, &secret, body, false).await
 }
@@ -834,13 +835,12 @@ async fn b2c_result(
         (status = 200, description = "Acknowledged", body = B2cCallbackAck),
         (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
-        (status = 413, description = "The body is larger than the server's body limit (plain-text answer from the framework)", content_type = "text/plain", body = String),
     )
 )]
 async fn b2c_timeout(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<B2cCallbackAck>, AppError> {
     b2c_callback(&state, &secret, body, true).await
 }

@@ -2,7 +2,8 @@
 //! `GET /products/{id}/reviews` (public, with the rating histogram), `GET /merchant/reviews`
 //! and `POST /merchant/reviews/{id}/reply`.
 
-use axum::extract::{Path, State};
+use crate::http::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};

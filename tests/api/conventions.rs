@@ -4,7 +4,7 @@
 use reqwest::header;
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{CALLBACK_SECRET, TestServer};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -86,6 +86,35 @@ async fn oversized_body_is_413() {
     let r = srv.post("/auth/login", big, None).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.code(), "payload_too_large");
+}
+
+/// Webhooks read raw bodies; too large still answers the JSON envelope (as documented).
+#[tokio::test]
+async fn oversized_webhook_body_is_a_json_413() {
+    let srv = TestServer::with(|c| c.http.body_limit_bytes = 2048).await;
+    let big = json!({"Body": {"stkCallback": {"ResultDesc": "x".repeat(5000)}}});
+    for path in [
+        format!("/payments/mpesa/callback/{CALLBACK_SECRET}"),
+        format!("/payments/mpesa/b2c/result/{CALLBACK_SECRET}"),
+    ] {
+        let r = srv.post(&path, big.clone(), None).await;
+        assert_eq!(r.status, 413, "{path}");
+        assert_eq!(r.code(), "payload_too_large", "{path}");
+    }
+}
+
+/// A path segment that is not UTF-8 is a 400 with the JSON envelope, not a plain-text body.
+#[tokio::test]
+async fn non_utf8_path_segment_is_a_json_400() {
+    let srv = TestServer::start().await;
+    for path in ["/products/%FF", "/products/%C3%28/reviews"] {
+        let r = srv.get(path, None).await;
+        assert_eq!(r.status, 400, "{path}: {:?}", r.body);
+        assert_eq!(r.code(), "invalid_path", "{path}");
+    }
+    let r = srv.send(srv.client.get(srv.raw("/media/%FF.png"))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "invalid_path");
 }
 
 #[tokio::test]

@@ -38,7 +38,11 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         .map(|b| format!("{b:02x}"))
         .collect();
     let etag = format!("\"{hash}\"");
-    let is_html = path.ends_with(".html");
+    // The console's code and pages change with the binary: browsers revalidate them on every
+    // load (a cheap 304 with the ETag) rather than run an hour-old module after an upgrade.
+    let revalidate = [".html", ".js", ".css"]
+        .iter()
+        .any(|ext| path.ends_with(ext));
     let mut resp = if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -58,7 +62,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     }
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if is_html {
+        HeaderValue::from_static(if revalidate {
             "no-cache"
         } else {
             "public, max-age=3600"

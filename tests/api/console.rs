@@ -155,6 +155,21 @@ async fn sign_in(c: &Client, srv: &TestServer, email: &str) {
     wait_for(c, "#nav a[aria-current=page]").await;
 }
 
+/// Form controls on the page without a label (a `<label for>`, a wrapping label or an
+/// `aria-label`): the console must have none.
+async fn unlabelled_controls(c: &Client) -> Vec<String> {
+    let found = c
+        .execute(
+            "return [...document.querySelectorAll('main input, main select, main textarea')] \
+               .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label')) \
+               .map(e => e.outerHTML.slice(0, 120));",
+            vec![],
+        )
+        .await
+        .expect("inspect the page");
+    serde_json::from_value(found).unwrap_or_default()
+}
+
 async fn click(c: &Client, css: &str) {
     wait_for(c, css).await.click().await.expect("click");
 }
@@ -279,16 +294,29 @@ async fn admin_signs_in_reads_the_dashboard_and_decides_an_application_and_a_ref
         .await;
     assert_eq!(seen.body["status"], "approved", "{:?}", seen.body);
 
-    // The other main pages render for the README.
-    for (page, ready) in [
-        ("orders", "[data-test=order-row]"),
-        ("users", "[data-test=user-row]"),
+    // Every page renders, labels every control, and the main ones are pictured for the README.
+    for (page, ready, picture) in [
+        ("orders", "[data-test=order-row]", true),
+        ("users", "[data-test=user-row]", true),
+        ("dashboard", "[data-test=revenue-chart]", false),
+        ("applications", "main h1", false),
+        ("refunds", "[data-test=refund-row]", false),
+        ("categories", "main h1", false),
+        ("hubs", "main h1", false),
+        ("backups", "[data-test=create-backup]", false),
     ] {
         c.goto(&srv.raw(&format!("/admin/#/{page}")))
             .await
             .expect("goto");
         wait_for(c, ready).await;
-        shot(c, page).await;
+        let unlabelled = unlabelled_controls(c).await;
+        assert!(
+            unlabelled.is_empty(),
+            "{page}: controls without a label: {unlabelled:?}"
+        );
+        if picture {
+            shot(c, page).await;
+        }
     }
     srv.stop().await;
 }
@@ -309,6 +337,17 @@ async fn hub_staff_process_a_parcel_from_arrival_to_cash_in_the_hub_console() {
     ];
     m.ship(&srv, &m.merchant_a, &subs[0]).await;
     m.ship(&srv, &m.merchant_b, &subs[1]).await;
+    for page in ["hub", "riders"] {
+        c.goto(&srv.raw(&format!("/admin/#/{page}")))
+            .await
+            .expect("goto");
+        wait_for(c, "main h1").await;
+        let unlabelled = unlabelled_controls(c).await;
+        assert!(
+            unlabelled.is_empty(),
+            "{page}: controls without a label: {unlabelled:?}"
+        );
+    }
 
     sign_in(c, &srv, "staff@hub.test").await;
     for sub in &subs {
@@ -379,5 +418,43 @@ async fn hub_staff_process_a_parcel_from_arrival_to_cash_in_the_hub_console() {
         .await;
     assert_eq!(done.body["status"], "delivered");
     assert_eq!(done.body["payment_status"], "paid");
+    srv.stop().await;
+}
+
+/// The console's files carry the security headers (a CSP with no inline script and no other
+/// origin, no framing, no referrer) and revalidate with their ETag.
+#[tokio::test]
+async fn console_files_have_security_headers_and_etags() {
+    let srv = TestServer::start().await;
+    for path in ["/admin/app.js", "/admin/pages/hub.js", "/admin/console.css"] {
+        let r = srv.client.get(srv.raw(path)).send().await.expect("request");
+        assert_eq!(r.status(), 200, "{path}");
+        let h = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = h("content-security-policy");
+        assert!(
+            csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h("x-frame-options"), "DENY");
+        assert_eq!(h("referrer-policy"), "no-referrer");
+        assert_eq!(h("cache-control"), "no-cache", "{path}");
+        let etag = h("etag");
+        assert!(!etag.is_empty(), "{path}");
+        let again = srv
+            .client
+            .get(srv.raw(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(again.status(), 304, "{path}");
+    }
     srv.stop().await;
 }

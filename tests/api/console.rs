@@ -318,6 +318,44 @@ async fn admin_signs_in_reads_the_dashboard_and_decides_an_application_and_a_ref
             shot(c, page).await;
         }
     }
+
+    // An access token that stopped working is refreshed transparently, once.
+    async fn stored(c: &Client) -> Value {
+        c.execute(
+            "return JSON.parse(sessionStorage.getItem('markethub.session'));",
+            vec![],
+        )
+        .await
+        .expect("read the session")
+    }
+    c.execute(
+        "const s = JSON.parse(sessionStorage.getItem('markethub.session')); \
+         s.access_token = 'no-longer-valid'; \
+         sessionStorage.setItem('markethub.session', JSON.stringify(s));",
+        vec![],
+    )
+    .await
+    .expect("spoil the access token");
+    c.goto(&srv.raw("/admin/#/users?q=admin"))
+        .await
+        .expect("goto");
+    wait_text(c, "[data-test=user-row]", |t| t.contains(ADMIN_EMAIL)).await;
+    let session = stored(c).await;
+    assert_ne!(session["access_token"], "no-longer-valid", "refreshed");
+    let refresh = session["refresh_token"].as_str().unwrap_or("").to_owned();
+
+    // Signing out ends the session on the server too.
+    click(c, "#who button").await;
+    wait_for(c, "form.login").await;
+    assert!(stored(c).await.is_null(), "nothing kept in sessionStorage");
+    let r = srv
+        .post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "the signed-out refresh token is dead: {:?}",
+        r.body
+    );
     srv.stop().await;
 }
 

@@ -35,6 +35,26 @@ pub fn gateway_from_config(config: &Config) -> Result<Option<Arc<dyn MpesaGatewa
     }
 }
 
+/// Daraja's acknowledgement of a callback (STK or B2C): `{"ResultCode": 0, "ResultDesc":
+/// "Accepted"}`, answered once the body is stored.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DarajaAck {
+    #[schema(example = 0)]
+    result_code: i64,
+    #[schema(example = "Accepted")]
+    result_desc: &'static str,
+}
+
+impl DarajaAck {
+    pub fn accepted() -> Self {
+        DarajaAck {
+            result_code: 0,
+            result_desc: "Accepted",
+        }
+    }
+}
+
 /// Compares secrets without leaking where they differ through timing.
 pub fn secret_matches(given: &str, expected: &str) -> bool {
     let (a, b) = (given.as_bytes(), expected.as_bytes());

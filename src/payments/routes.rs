@@ -107,17 +107,6 @@ async fn initiate(
     ))
 }
 
-/// Daraja's acknowledgement of a callback: `{"ResultCode": 0, "ResultDesc": "Accepted"}`.
-#[derive(Serialize, utoipa::ToSchema)]
-struct CallbackAck {
-    #[serde(rename = "ResultCode")]
-    #[schema(example = 0)]
-    result_code: i64,
-    #[serde(rename = "ResultDesc")]
-    #[schema(example = "Accepted")]
-    result_desc: &'static str,
-}
-
 /// Daraja's STK callback (called by Safaricom, not by clients).
 ///
 /// The secret path segment authenticates it (a wrong one answers 404 and stores nothing);
@@ -131,7 +120,7 @@ struct CallbackAck {
     params(("secret" = String, Path, description = "The callback secret MarketHub put in the callback URL of its push")),
     request_body(content = Object, description = "Daraja's STK callback, `{Body: {stkCallback: {MerchantRequestID, CheckoutRequestID, ResultCode, ResultDesc, CallbackMetadata: {Item: [{Name, Value}]}}}}`; `CheckoutRequestID` and `ResultCode` are required"),
     responses(
-        (status = 200, description = "Accepted (stored and applied, or a duplicate / unknown request kept in the log)", body = CallbackAck,
+        (status = 200, description = "Accepted (stored and applied, or a duplicate / unknown request kept in the log)", body = super::DarajaAck,
             example = json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
         (status = 400, description = "Not UTF-8, not JSON, or without `Body.stkCallback.CheckoutRequestID` / `ResultCode` (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
@@ -141,7 +130,7 @@ async fn stk_callback(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     RawBody(body): RawBody,
-) -> Result<Json<CallbackAck>, AppError> {
+) -> Result<Json<super::DarajaAck>, AppError> {
     if !crate::payments::secret_matches(&secret, &state.callback_secret) {
         tracing::warn!("M-Pesa callback with a wrong secret");
         return Err(AppError::not_found("route"));
@@ -149,10 +138,7 @@ async fn stk_callback(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| AppError::bad_request("invalid_callback", "not UTF-8"))?;
     mpesa::handle_stk_callback(&state, text).await?;
-    Ok(Json(CallbackAck {
-        result_code: 0,
-        result_desc: "Accepted",
-    }))
+    Ok(Json(super::DarajaAck::accepted()))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::store::{self, NewRefund};
@@ -27,6 +27,7 @@ use crate::mail::{self, templates};
 use crate::money;
 use crate::orders::store as orders;
 use crate::orders::{PaymentMethod, PaymentStatus, SubStatus};
+use crate::payments::DarajaAck;
 use crate::payments::gateway::{B2cRequest, normalize_msisdn, shillings_for};
 use crate::payments::store as payments;
 use crate::state::AppState;
@@ -707,16 +708,6 @@ async fn deny(
     Ok(Json(refund))
 }
 
-/// Daraja's acknowledgement: `{"ResultCode": 0, "ResultDesc": "Accepted"}`.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "PascalCase")]
-struct B2cCallbackAck {
-    #[schema(example = 0)]
-    result_code: i64,
-    #[schema(example = "Accepted")]
-    result_desc: &'static str,
-}
-
 /// The parts of a Daraja B2C result (or timeout) body that are read; other keys are kept in
 /// the callback log and ignored.
 #[derive(utoipa::ToSchema)]
@@ -749,7 +740,7 @@ async fn b2c_callback(
     secret: &str,
     body: axum::body::Bytes,
     timeout: bool,
-) -> Result<Json<B2cCallbackAck>, AppError> {
+) -> Result<Json<DarajaAck>, AppError> {
     if !crate::payments::secret_matches(secret, &state.callback_secret) {
         return Err(AppError::not_found("route"));
     }
@@ -788,10 +779,7 @@ async fn b2c_callback(
             Ok::<_, DbError>(())
         })
         .await?;
-    Ok(Json(B2cCallbackAck {
-        result_code: 0,
-        result_desc: "Accepted",
-    }))
+    Ok(Json(DarajaAck::accepted()))
 }
 
 /// Daraja's B2C result callback for a refund payout (the `ResultURL` given with the request).
@@ -807,7 +795,7 @@ async fn b2c_callback(
     params(("secret" = String, Path, description = "The callback secret given to Daraja with the request")),
     request_body(content = B2cCallbackBody, content_type = "application/json", description = "Daraja's B2C result JSON, read whatever its Content-Type"),
     responses(
-        (status = 200, description = "Acknowledged", body = B2cCallbackAck),
+        (status = 200, description = "Acknowledged", body = DarajaAck),
         (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
     )
@@ -816,7 +804,7 @@ async fn b2c_result(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     RawBody(body): RawBody,
-) -> Result<Json<B2cCallbackAck>, AppError> {
+) -> Result<Json<DarajaAck>, AppError> {
     b2c_callback(&state, &secret, body, false).await
 }
 
@@ -832,7 +820,7 @@ async fn b2c_result(
     params(("secret" = String, Path, description = "The callback secret given to Daraja with the request")),
     request_body(content = B2cCallbackBody, content_type = "application/json", description = "Daraja's B2C timeout JSON, read whatever its Content-Type"),
     responses(
-        (status = 200, description = "Acknowledged", body = B2cCallbackAck),
+        (status = 200, description = "Acknowledged", body = DarajaAck),
         (status = 400, description = "Not UTF-8 JSON, or `Result.OriginatorConversationID` is missing (`invalid_callback`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "Wrong secret", body = crate::http::openapi::ErrorEnvelope),
     )
@@ -841,6 +829,6 @@ async fn b2c_timeout(
     State(state): State<AppState>,
     Path(secret): Path<String>,
     RawBody(body): RawBody,
-) -> Result<Json<B2cCallbackAck>, AppError> {
+) -> Result<Json<DarajaAck>, AppError> {
     b2c_callback(&state, &secret, body, true).await
 }

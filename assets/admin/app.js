@@ -58,7 +58,9 @@ async function signOut() {
     // Signing out locally is what matters; the server session expires anyway.
   }
   session.clear();
-  location.hash = "#/";
+  generation += 1;
+  // Back to the start without a hashchange (which would draw the form again, notice lost).
+  history.replaceState(null, "", "#/");
   renderLogin("You are signed out.");
 }
 
@@ -81,19 +83,28 @@ function renderLogin(notice) {
     submitting(button, errors, async () => {
       const out = await api("POST", "/auth/login", { email: email.value.trim(), password: password.value });
       if (!["admin", "hub_staff"].includes(out.user.role)) {
+        // Do not leave the session just opened alive on the server.
+        await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${out.access_token}` } })
+          .catch(() => {});
         throw new Error("This console is for admins and hub staff; your account is a " + out.user.role + ".");
       }
       session.save({ access_token: out.access_token, refresh_token: out.refresh_token, user: out.user });
       toast(`Signed in as ${out.user.full_name}`);
-      location.hash = "#/";
-      route();
+      // Changing the hash routes by itself; when it is already "#/" nothing fires.
+      if (location.hash === "#/") route();
+      else location.hash = "#/";
     });
   });
   main().replaceChildren(form);
   email.focus();
 }
 
+// Each navigation gets a number; a page that finishes loading after the user has moved on
+// (or signed out) renders into a container that is no longer on screen.
+let generation = 0;
+
 async function route() {
+  const mine = ++generation;
   const s = session.load();
   if (!s || !s.user) return renderLogin();
   const user = s.user;
@@ -107,18 +118,27 @@ async function route() {
   const [section, ...rest] = pathPart.split("/").filter(Boolean);
   const current = sections.some(([k]) => k === section) ? section : sections[0][0];
   renderChrome(user, current);
-  const root = main();
-  root.replaceChildren(loading());
+  const root = el("div", { class: "page" }, loading());
+  main().replaceChildren(root);
+  const isCurrent = () => mine === generation && session.load() !== null;
   try {
     const mod = await import(PAGES[current]);
     const query = Object.fromEntries(new URLSearchParams(hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : ""));
-    await mod.default(root, { id: rest[0], query, user, go: (h) => (location.hash = h), reload: route });
+    await mod.default(root, { id: rest[0], query, user, isCurrent, go: (h) => (location.hash = h), reload: route });
   } catch (e) {
-    root.replaceChildren(el("h1", {}, "Something went wrong"), errorBox(e));
+    if (isCurrent()) root.replaceChildren(el("h1", {}, "Something went wrong"), errorBox(e));
   }
-  root.focus({ preventScroll: true });
+  if (isCurrent()) main().focus({ preventScroll: true });
 }
 
-hooks.signedOut = () => renderLogin("Your session has ended; sign in again.");
+hooks.signedOut = () => {
+  generation += 1;
+  renderLogin("Your session has ended; sign in again.");
+};
 window.addEventListener("hashchange", route);
+// The skip link moves focus to the content; it must not go through the hash router.
+document.querySelector("a.skip")?.addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main().focus();
+});
 route();

@@ -32,18 +32,48 @@ export class ApiError extends Error {
   }
 }
 
+/** How long a request may take before the console gives up on it and says so. */
+const TIMEOUT_MS = 30_000;
+
+const NETWORK = { error: { code: "network", message: "cannot reach the server; check the connection and retry" } };
+const TIMED_OUT = { error: { code: "timeout", message: "the server took too long to answer; retry" } };
+
+async function send(url, init) {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (e) {
+    throw new ApiError(0, e && e.name === "TimeoutError" ? TIMED_OUT : NETWORK);
+  }
+}
+
+async function readJson(resp) {
+  const text = await resp.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
 let refreshing = null;
 
+/**
+ * Trades the refresh token for a new pair. True when it worked; false when the server refused
+ * it (the session is over). Other failures (network, 429, 503) throw without ending the session.
+ */
 async function refreshTokens() {
   const s = session.load();
   if (!s || !s.refresh_token) return false;
-  const resp = await fetch("/api/v1/auth/refresh", {
+  const resp = await send("/api/v1/auth/refresh", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ refresh_token: s.refresh_token }),
   });
-  if (!resp.ok) return false;
-  const body = await resp.json();
+  if (resp.status === 400 || resp.status === 401 || resp.status === 403) return false;
+  const body = await readJson(resp);
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  // Signed out meanwhile (another tab, the sign-out button): do not bring the session back.
+  if (!session.load()) return false;
   session.save({ ...s, access_token: body.access_token, refresh_token: body.refresh_token, user: body.user });
   return true;
 }
@@ -52,60 +82,48 @@ async function refreshTokens() {
 export const hooks = { signedOut: () => {} };
 
 /**
- * Calls `/api/v1` + `path`. `body` is sent as JSON (or as is when it is FormData). Answers the
- * parsed JSON (null for 204); throws ApiError otherwise. An expired access token is refreshed
- * once, transparently.
+ * Sends an authenticated request; an access token that no longer works is refreshed once
+ * (parallel requests share that refresh) and the request repeated. Answers the Response when
+ * it is OK; throws ApiError otherwise.
  */
-export async function api(method, path, body, retried = false) {
+async function authed(path, init = {}, retried = false) {
   const s = session.load();
-  const headers = {};
+  const headers = { ...(init.headers || {}) };
   if (s && s.access_token) headers.Authorization = `Bearer ${s.access_token}`;
-  let payload;
-  if (body instanceof FormData) payload = body;
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
-  }
-  let resp;
-  try {
-    resp = await fetch("/api/v1" + path, { method, headers, body: payload });
-  } catch {
-    throw new ApiError(0, { error: { code: "network", message: "cannot reach the server; check the connection and retry" } });
-  }
-  if (resp.status === 204) return null;
-  const text = await resp.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  if (resp.ok) return json;
-  const err = new ApiError(resp.status, json);
-  if (resp.status === 401 && !retried && s && s.refresh_token) {
-    refreshing = refreshing || refreshTokens().finally(() => (refreshing = null));
-    if (await refreshing) return api(method, path, body, true);
-  }
-  if (resp.status === 401 && s) {
+  const resp = await send("/api/v1" + path, { ...init, headers });
+  if (resp.ok) return resp;
+  const err = new ApiError(resp.status, await readJson(resp));
+  if (resp.status === 401 && s && s.refresh_token) {
+    if (!retried) {
+      refreshing = refreshing || refreshTokens().finally(() => (refreshing = null));
+      if (await refreshing) return authed(path, init, true);
+    }
     session.clear();
     hooks.signedOut(err);
   }
   throw err;
 }
 
-/** Downloads a protected file (a backup) with the bearer token. */
-export async function download(path, filename) {
-  const s = session.load();
-  const resp = await fetch("/api/v1" + path, { headers: { Authorization: `Bearer ${s?.access_token || ""}` } });
-  if (!resp.ok) {
-    let body = null;
-    try {
-      body = await resp.json();
-    } catch {
-      body = null;
-    }
-    throw new ApiError(resp.status, body);
+/**
+ * Calls `/api/v1` + `path`. `body` is sent as JSON (or as is when it is FormData). Answers the
+ * parsed JSON (null for 204); throws ApiError otherwise.
+ */
+export async function api(method, path, body) {
+  const headers = {};
+  let payload;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
   }
+  const resp = await authed(path, { method, headers, body: payload });
+  if (resp.status === 204) return null;
+  return readJson(resp);
+}
+
+/** Downloads a protected file (a backup, a CSV export) with the bearer token. */
+export async function download(path, filename) {
+  const resp = await authed(path, { method: "GET" });
   const url = URL.createObjectURL(await resp.blob());
   const a = el("a", { href: url, download: filename });
   document.body.append(a);
@@ -188,7 +206,12 @@ export function field(label, input, hint) {
   fieldCounter += 1;
   const id = input.id || `f${fieldCounter}`;
   input.id = id;
-  return el("div", { class: "field" }, el("label", { for: id }, label), input, hint ? el("small", {}, hint) : null);
+  let note = null;
+  if (hint) {
+    note = el("small", { id: `${id}-hint` }, hint);
+    input.setAttribute("aria-describedby", note.id);
+  }
+  return el("div", { class: "field" }, el("label", { for: id }, label), input, note);
 }
 
 /**
@@ -213,10 +236,15 @@ export function pager(envelope, go) {
     el("button", { type: "button", disabled: !hasNext, onclick: () => go(page + 1) }, "Next →"));
 }
 
-/** Runs `action` for a form or button, showing progress and the API's error next to it. */
-export async function submitting(button, errorSlot, action) {
+/**
+ * Runs `action` for a form or button, showing progress and the API's error next to it.
+ * `others` are buttons that must not be pressed meanwhile (approve while deny runs).
+ */
+export async function submitting(button, errorSlot, action, others = []) {
   const label = button.textContent;
-  button.disabled = true;
+  const all = [button, ...others];
+  const was = all.map((b) => b.disabled);
+  all.forEach((b) => (b.disabled = true));
   button.setAttribute("aria-busy", "true");
   errorSlot.replaceChildren();
   try {
@@ -225,7 +253,7 @@ export async function submitting(button, errorSlot, action) {
     errorSlot.replaceChildren(errorBox(e));
     return undefined;
   } finally {
-    button.disabled = false;
+    all.forEach((b, i) => (b.disabled = was[i]));
     button.removeAttribute("aria-busy");
     button.textContent = label;
   }

@@ -346,7 +346,7 @@ async fn admin_signs_in_reads_the_dashboard_and_decides_an_application_and_a_ref
 
     // Signing out ends the session on the server too.
     click(c, "#who button").await;
-    wait_for(c, "form.login").await;
+    wait_text(c, "form.login .notice", |t| t.contains("signed out")).await;
     assert!(stored(c).await.is_null(), "nothing kept in sessionStorage");
     let r = srv
         .post("/auth/refresh", json!({"refresh_token": refresh}), None)

@@ -82,7 +82,7 @@ function decision(node, a) {
       : `${a.business_name} rejected`);
     fill(node, out);
     node.querySelector("h2").focus(); // the buttons are gone: keep the keyboard in this card
-  });
+  }, [approve, reject].filter((b) => b !== button));
   approve.addEventListener("click", () => decide(approve, "approve"));
   reject.addEventListener("click", () => decide(reject, "reject"));
   return el("div", {},

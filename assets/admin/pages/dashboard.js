@@ -284,6 +284,12 @@ export default async function render(root, ctx) {
   root.replaceChildren(el("h1", {}, "Dashboard"), presets, form, exportErrors, rangeLine, results);
 
   let data;
+  // Usable at once: before the figures arrive it exports the period in the form.
+  exportButton.addEventListener("click", () => submitting(exportButton, exportErrors, async () => {
+    const r = data?.range || { from: fromInput.value, to: toInput.value, granularity: granSelect.value };
+    await download("/admin/analytics/export" + qs({ from: r.from, to: r.to, granularity: r.granularity, format: "csv" }),
+      `markethub-analytics-${r.from || "from"}-${r.to || "to"}.csv`);
+  }));
   try {
     data = await api("GET", "/admin/analytics" + qs(params));
   } catch (e) {
@@ -299,11 +305,6 @@ export default async function render(root, ctx) {
     return el("button", { type: "button", "aria-pressed": String(pressed), "data-test": `period-${days}`,
       class: pressed ? "primary" : null,
       onclick: () => ctx.go("#/dashboard" + qs({ from: pFrom, to: now, granularity: gran })) }, `Last ${days} days`);
-  }));
-  exportButton.addEventListener("click", () => submitting(exportButton, exportErrors, async () => {
-    const r = data?.range || { from: fromInput.value, to: toInput.value, granularity: granSelect.value };
-    await download("/admin/analytics/export" + qs({ from: r.from, to: r.to, granularity: r.granularity, format: "csv" }),
-      `markethub-analytics-${r.from || "from"}-${r.to || "to"}.csv`);
   }));
   if (!data) return;
 

@@ -42,7 +42,7 @@ async function countOf(status) {
 }
 
 export default async function render(root, ctx) {
-  const page = Math.max(1, Number(ctx.query.page) || 1);
+  const page = Math.max(1, parseInt(ctx.query.page, 10) || 1);
   const asked = TABS.some(([s]) => s === ctx.query.status) ? ctx.query.status : null;
 
   // Counts, riders and hub names load together; none of them blocks the parcels if it fails.
@@ -87,7 +87,8 @@ export default async function render(root, ctx) {
 
   const tabLabel = TABS.find(([s]) => s === status)[1].toLowerCase();
   if (env.items.length === 0) {
-    list.replaceChildren(empty(`No parcels ${status === "shipped_to_hub" ? "arriving" : tabLabel} right now.`));
+    list.replaceChildren(empty(`No parcels ${status === "shipped_to_hub" ? "arriving" : tabLabel} right now.`),
+      page > 1 ? pager(env, (n) => ctx.go("#/hub" + qs({ status, page: n }))) : "");
     return;
   }
 
@@ -178,9 +179,13 @@ export default async function render(root, ctx) {
         const out = await api("POST", "/payments/cod/confirm", { order_id: parcel.order_id, amount_cents: cents });
         toast(`Cash ${money(out.payment.collected_cents ?? cents)} recorded for order ${short(parcel.order_id)}`);
         // Every card of this order now shows it as paid.
+        // A card that cannot be re-read keeps its old look; the cash is recorded regardless.
         const same = [...cards.keys()].filter((id) => cards.get(id).dataset.order === parcel.order_id);
-        const fresh = await Promise.all(same.map((id) => api("GET", `/hub/orders/${id}`)));
-        fresh.forEach((p) => replaceCard(p));
+        const fresh = await Promise.allSettled(same.map((id) => api("GET", `/hub/orders/${id}`)));
+        fresh.forEach((r) => r.status === "fulfilled" && replaceCard(r.value));
+        if (fresh.some((r) => r.status === "rejected")) {
+          toast("Cash recorded; press Refresh to see every parcel's latest state");
+        }
         cards.get(parcel.id)?.focus();
       } catch (err) {
         const due = err.details?.amount_due_cents;

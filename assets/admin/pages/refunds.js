@@ -114,7 +114,7 @@ function decisionForm(r, currency, ctx) {
     await api("PUT", `/admin/refunds/${encodeURIComponent(r.id)}/approve`, { note: text || null, goods_returned: returned.value === "true" });
     toast(`Refund approved: ${money(r.amount_cents, currency)} goes back to the customer`);
     ctx.reload();
-  }));
+  }, [deny]));
   deny.addEventListener("click", () => submitting(deny, errors, async () => {
     const text = note.value.trim();
     if (!text) {
@@ -124,7 +124,7 @@ function decisionForm(r, currency, ctx) {
     await api("PUT", `/admin/refunds/${encodeURIComponent(r.id)}/deny`, { note: text });
     toast("Refund request denied");
     ctx.reload();
-  }));
+  }, [approve]));
   return el("section", { class: "card", "aria-labelledby": "decide" },
     el("h2", { id: "decide" }, "Decide"),
     field("Note to the customer", note, "Optional when approving; required when denying. Up to 1000 characters."),

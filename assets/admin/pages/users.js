@@ -72,6 +72,11 @@ export default async function render(root, ctx) {
     results.replaceChildren(wrap, pager(envelope, (p) => ctx.go(hashFor(p))));
   }
 
+  /** After the table is redrawn, keep the keyboard on the control just used. */
+  function refocus(id, test) {
+    results.querySelector(`tr[data-id="${CSS.escape(id)}"] [data-test="${test}"]`)?.focus();
+  }
+
   function roleCell(u) {
     const errors = el("div");
     const select = el("select", { name: "role", "data-test": "role-select" },
@@ -82,6 +87,7 @@ export default async function render(root, ctx) {
       await api("PUT", `/admin/users/${u.id}/role`, { role: select.value });
       toast(`${u.full_name} is now ${words(select.value)}`);
       await load();
+      refocus(u.id, "role-select");
     }));
     return el("div", {}, el("div", { class: "row" }, field("Role", select), save), errors);
   }
@@ -94,6 +100,7 @@ export default async function render(root, ctx) {
       await api("PUT", `/admin/users/${u.id}/active`, { is_active: !u.is_active });
       toast(u.is_active ? `${u.full_name} is deactivated and signed out` : `${u.full_name} is active again`);
       await load();
+      refocus(u.id, "toggle-active");
     }));
     return el("div", {}, el("div", { class: "row" }, badge(u.is_active ? "active" : "deactivated"), toggle), errors);
   }

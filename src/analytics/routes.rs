@@ -37,9 +37,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `?from=&to=&granularity=&format=`; `format` only matters to the export.
+/// `?from=&to=&granularity=`: the period every analytics route reads.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct RawQuery {
+struct PeriodQuery {
     /// First day of the period, a local date (analytics zone), included. Default: 29 days
     /// before `to`.
     #[param(format = Date, example = "2026-11-01")]
@@ -51,35 +52,22 @@ struct RawQuery {
     /// Bucket size of `series`: `day` (default), `week` (from Monday) or `month`.
     #[param(example = "week")]
     granularity: Option<String>,
+}
+
+/// `?format=` of the export.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FormatQuery {
     /// Export format: only `csv` (the default).
     #[param(example = "csv")]
     format: Option<String>,
-}
-
-/// `?from=&to=&granularity=` as the dashboards read them (documentation only; [`RawQuery`]
-/// is what they parse).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-struct PeriodParams {
-    /// First day of the period, a local date (analytics zone), included. Default: 29 days
-    /// before `to`.
-    #[param(format = Date, example = "2026-11-01")]
-    from: Option<String>,
-    /// Last day of the period, a local date, included. Default: today. A period covers at
-    /// most 1100 days.
-    #[param(format = Date, example = "2026-11-30")]
-    to: Option<String>,
-    /// Bucket size of `series`: `day` (default), `week` (from Monday) or `month`.
-    #[param(example = "week")]
-    granularity: Option<String>,
 }
 
 fn bad(message: &str) -> AppError {
     AppError::bad_request("invalid_query", message)
 }
 
-fn period(state: &AppState, q: &RawQuery) -> Result<Period, AppError> {
+fn period(state: &AppState, q: &PeriodQuery) -> Result<Period, AppError> {
     let offset_ms = state.config.analytics.utc_offset_minutes * 60_000;
     let parse = |s: &str, name: &str| {
         time::Date::parse(s.trim(), format_description!("[year]-[month]-[day]"))
@@ -139,7 +127,7 @@ async fn compute_admin(state: &AppState, p: Period) -> Result<AdminAnalytics, Ap
     path = "/admin/analytics",
     tag = "analytics",
     security(("bearer" = [])),
-    params(PeriodParams),
+    params(PeriodQuery),
     responses(
         (status = 200, description = "The figures", body = AdminAnalytics),
         (status = 400, description = "Malformed query: a date that is not `YYYY-MM-DD`, `from` after `to`, a period over 1100 days or an unknown `granularity` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
@@ -148,7 +136,7 @@ async fn compute_admin(state: &AppState, p: Period) -> Result<AdminAnalytics, Ap
 async fn admin(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(q): Query<RawQuery>,
+    Query(q): Query<PeriodQuery>,
 ) -> Result<Json<AdminAnalytics>, AppError> {
     let p = period(&state, &q)?;
     Ok(Json(compute_admin(&state, p).await?))
@@ -164,7 +152,7 @@ async fn admin(
     path = "/admin/analytics/export",
     tag = "analytics",
     security(("bearer" = [])),
-    params(RawQuery),
+    params(PeriodQuery, FormatQuery),
     responses(
         (status = 200, description = "The CSV file", content_type = "text/csv; charset=utf-8", body = String,
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"markethub-analytics-<from>-<to>.csv\"`")),
@@ -175,9 +163,10 @@ async fn admin(
 async fn export(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(q): Query<RawQuery>,
+    Query(q): Query<PeriodQuery>,
+    Query(f): Query<FormatQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    if q.format.as_deref().unwrap_or("csv") != "csv" {
+    if f.format.as_deref().unwrap_or("csv") != "csv" {
         return Err(bad("format must be csv"));
     }
     let p = period(&state, &q)?;
@@ -205,7 +194,7 @@ async fn export(
     path = "/merchant/analytics",
     tag = "analytics",
     security(("bearer" = [])),
-    params(PeriodParams),
+    params(PeriodQuery),
     responses(
         (status = 200, description = "The figures", body = MerchantAnalytics),
         (status = 400, description = "Malformed query: a date that is not `YYYY-MM-DD`, `from` after `to`, a period over 1100 days or an unknown `granularity` (`invalid_query`)", body = crate::http::openapi::ErrorEnvelope),
@@ -214,7 +203,7 @@ async fn export(
 async fn merchant(
     State(state): State<AppState>,
     MerchantUser(m): MerchantUser,
-    Query(q): Query<RawQuery>,
+    Query(q): Query<PeriodQuery>,
 ) -> Result<Json<MerchantAnalytics>, AppError> {
     let p = period(&state, &q)?;
     let currency = state.config.catalog.currency.clone();

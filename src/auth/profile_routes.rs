@@ -5,6 +5,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::routes::SessionsEnded;
 use super::{User, normalize_name, normalize_phone, service, store};
 use crate::clock::now_ms;
 use crate::db::DbError;
@@ -138,16 +139,6 @@ struct PasswordBody {
     new_password: String,
 }
 
-/// What a password change answers.
-#[derive(Serialize, utoipa::ToSchema)]
-struct PasswordChanged {
-    #[schema(example = "password changed; other sessions were signed out")]
-    message: &'static str,
-    /// How many other sessions were signed out (this one stays signed in).
-    #[schema(example = 1)]
-    sessions_revoked: u64,
-}
-
 /// Changes the caller's password after checking the current one.
 ///
 /// Every other session is signed out; this one stays. Rate limited like sign-in.
@@ -158,7 +149,7 @@ struct PasswordChanged {
     security(("bearer" = [])),
     request_body = PasswordBody,
     responses(
-        (status = 200, description = "Password changed", body = PasswordChanged),
+        (status = 200, description = "Password changed", body = SessionsEnded),
         (status = 422, description = "`current_password` is missing or incorrect, or `new_password` breaks the password rules (`validation_failed`, see `error.fields`)", body = crate::http::openapi::ErrorEnvelope),
     )
 )]
@@ -167,7 +158,7 @@ async fn change_password(
     ip: ClientIp,
     user: AuthUser,
     JsonBody(body): JsonBody<PasswordBody>,
-) -> Result<Json<PasswordChanged>, AppError> {
+) -> Result<Json<SessionsEnded>, AppError> {
     let revoked = service::change_password(
         &state,
         &user,
@@ -176,7 +167,7 @@ async fn change_password(
         ip.0,
     )
     .await?;
-    Ok(Json(PasswordChanged {
+    Ok(Json(SessionsEnded {
         message: "password changed; other sessions were signed out",
         sessions_revoked: revoked,
     }))

@@ -226,14 +226,15 @@ struct LogoutBody {
     all: bool,
 }
 
-/// What signing out answers.
+/// What an action that ends sessions answers (sign-out, password change).
 #[derive(Serialize, utoipa::ToSchema)]
-struct LogoutResponse {
+pub(super) struct SessionsEnded {
     #[schema(example = "signed out")]
-    message: &'static str,
-    /// Sessions signed out by this call (1 for this session; with `all`, every live one).
+    pub message: &'static str,
+    /// How many sessions this call signed out (sign-out: this one, or with `all` every live
+    /// one; password change: every other one, this one stays).
     #[schema(example = 1)]
-    sessions_revoked: u64,
+    pub sessions_revoked: u64,
 }
 
 /// Signs out this session, or with `{"all": true}` every session of the user.
@@ -245,15 +246,15 @@ struct LogoutResponse {
     tag = "auth",
     security(("bearer" = [])),
     request_body(content = LogoutBody, description = "Optional: an empty body signs out this session only"),
-    responses((status = 200, description = "Signed out", body = LogoutResponse))
+    responses((status = 200, description = "Signed out", body = SessionsEnded))
 )]
 async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
     JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
-) -> Result<Json<LogoutResponse>, AppError> {
+) -> Result<Json<SessionsEnded>, AppError> {
     let n = service::logout(&state, &user, body.all).await?;
-    Ok(Json(LogoutResponse {
+    Ok(Json(SessionsEnded {
         message: "signed out",
         sessions_revoked: n,
     }))

@@ -2,12 +2,12 @@
 //! served with their content type, an ETag, cache headers and security headers.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use rust_embed::RustEmbed;
 
+use super::Path;
 use crate::state::AppState;
 
 #[derive(RustEmbed)]

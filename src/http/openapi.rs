@@ -125,7 +125,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .merge_from(crate::metrics::Doc::openapi())
         .merge_from(crate::catalog::images::Doc::openapi());
     BearerAuth.modify(&mut doc);
-    StandardErrors.modify(&mut doc);
+    CompleteOperations.modify(&mut doc);
     doc
 }
 
@@ -229,9 +229,9 @@ const STANDARD_ERRORS: [(&str, &str, &str); 9] = [
 /// each a unique `operationId` made of its method and path (`get_products_by_id_reviews`).
 /// Also drops the `default` utoipa copies from `#[serde(default)]` onto request fields that are
 /// required anyway or whose default is `null`: those say nothing true about the API.
-struct StandardErrors;
+struct CompleteOperations;
 
-impl StandardErrors {
+impl CompleteOperations {
     fn apply(method: &str, path: &str, op: &mut Operation) {
         let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
         let has_path_param = op.parameters.as_ref().is_some_and(|ps| {
@@ -294,7 +294,7 @@ fn drop_meaningless_defaults(schema: &mut utoipa::openapi::schema::Schema) {
     }
 }
 
-impl Modify for StandardErrors {
+impl Modify for CompleteOperations {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             for (method, op) in [

@@ -319,6 +319,50 @@ async fn admin_signs_in_reads_the_dashboard_and_decides_an_application_and_a_ref
         }
     }
 
+    // The API reference renders every operation of the served document and filters them.
+    let doc: Value =
+        serde_json::from_str(markethub::http::openapi::document_json()).expect("document");
+    let operations: usize = doc["paths"]
+        .as_object()
+        .map(|p| {
+            p.values()
+                .map(|item| item.as_object().map_or(0, |o| o.len()))
+                .sum()
+        })
+        .unwrap_or(0);
+    c.goto(&srv.raw("/admin/api.html")).await.expect("goto");
+    wait_for(c, "details.op").await;
+    let count = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "return [...document.querySelectorAll('details.op')].filter(d => !d.hidden).length;",
+                vec![],
+            )
+            .await
+            .expect("count operations")
+            .as_u64()
+            .unwrap_or(0)
+        }
+    };
+    assert_eq!(
+        count(c).await,
+        operations as u64,
+        "every operation is listed"
+    );
+    wait_for(c, "#filter")
+        .await
+        .send_keys("/api/v1/cart/items")
+        .await
+        .expect("type");
+    assert_eq!(
+        count(c).await,
+        3,
+        "POST /cart/items, PUT and DELETE /cart/items/{{id}}"
+    );
+    c.goto(&srv.raw("/admin/#/dashboard")).await.expect("goto");
+    wait_for(c, "[data-test=revenue-chart]").await;
+
     // An access token that stopped working is refreshed transparently, once.
     async fn stored(c: &Client) -> Value {
         c.execute(

@@ -527,7 +527,16 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             problems.push("public_url: must start with http:// or https://".into());
         }
-        if let Err(e) = crate::db::sqlite_path(&self.database_url()) {
+        let db_url = self.database_url();
+        if crate::db::is_postgres_url(&db_url) {
+            if !cfg!(feature = "postgres") {
+                problems.push(
+                    "database.url: PostgreSQL needs a build with the `postgres` feature \
+                     (cargo build --release --features postgres)"
+                        .into(),
+                );
+            }
+        } else if let Err(e) = crate::db::sqlite_path(&db_url) {
             problems.push(format!("database.url: {e}"));
         }
         if self.database.max_read_connections == 0 {

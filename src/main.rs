@@ -211,8 +211,16 @@ fn migrate(config: &Config) -> ExitCode {
     }
 }
 
+/// The refusal of `backup`/`restore` on PostgreSQL, which has its own tools.
+const PG_BACKUPS: &str = "this install keeps its data in PostgreSQL: back it up with \
+    `pg_dump --format=custom` and restore with `pg_restore` (see docs/OPERATIONS.md); \
+    `markethub backup` and `restore` work on SQLite databases only";
+
 fn backup(config: &Config, out: Option<&std::path::Path>) -> ExitCode {
     use markethub::backups;
+    if markethub::db::is_postgres_url(&config.database_url()) {
+        return fail(&PG_BACKUPS);
+    }
     let db_path = match markethub::db::sqlite_path(&config.database_url()) {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -247,6 +255,9 @@ fn backup(config: &Config, out: Option<&std::path::Path>) -> ExitCode {
 }
 
 fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
+    if markethub::db::is_postgres_url(&config.database_url()) {
+        return fail(&PG_BACKUPS);
+    }
     match markethub::backups::restore::restore(config, file) {
         Ok(r) => {
             if let Some(prev) = &r.previous {

@@ -138,7 +138,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         %addr,
         schema_version = status.current_version,
         environment = ?state.config.environment,
-        database = %state.db.path().display(),
+        database = %state.db.location(),
         "markethub listening on http://{addr}"
     );
     Ok(RunningServer {

@@ -319,6 +319,13 @@ pub async fn run_schedule(
     if !cfg.enabled {
         return;
     }
+    if state.db.sqlite_file().is_none() {
+        tracing::info!(
+            "scheduled backups are off: the data is in PostgreSQL, back it up with pg_dump \
+             (docs/OPERATIONS.md)"
+        );
+        return;
+    }
     let offset = state.config.analytics.utc_offset_minutes * 60_000;
     let dir = dir_of(&state.config);
     let d = dir.clone();

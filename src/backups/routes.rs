@@ -55,7 +55,14 @@ pub async fn take_backup(state: &AppState) -> Result<BackupInfo, AppError> {
         .clone()
         .try_lock_owned()
         .map_err(|_| AppError::conflict("backup_running", "a backup is already being taken"))?;
-    let (db_path, dir) = (state.db.path().to_path_buf(), dir_of(&state.config));
+    let Some(db_path) = state.db.sqlite_file().map(std::path::Path::to_path_buf) else {
+        return Err(AppError::conflict(
+            "backups_external",
+            "this install keeps its data in PostgreSQL: back it up with pg_dump \
+             (see docs/OPERATIONS.md); MarketHub takes backups of SQLite databases only",
+        ));
+    };
+    let dir = dir_of(&state.config);
     let started = std::time::Instant::now();
     let info = tokio::task::spawn_blocking(move || super::create(&db_path, &dir, None, |_, _| {}))
         .await
@@ -97,7 +104,7 @@ async fn index(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new backup", body = BackupInfo),
-        (status = 409, description = "A backup is already being taken (`backup_running`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "A backup is already being taken (`backup_running`), or the data is in PostgreSQL, which is backed up with `pg_dump` (`backups_external`)", body = crate::http::openapi::ErrorEnvelope),
     )
 )]
 async fn create(

@@ -42,9 +42,59 @@ pub fn match_expression(q: &str) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// The PostgreSQL `tsquery` (for `to_tsquery('simple', …)`) with the same meaning as a match
+/// expression built by [`match_expression`]: every word required, `:*` on a prefix word.
+/// Words hold only letters and digits, so nothing in them is tsquery syntax; their accents
+/// are removed (the stored vectors are folded with `unaccent` by the migration's trigger).
+pub fn tsquery_of(match_expression: &str) -> String {
+    match_expression
+        .split(' ')
+        .filter_map(|part| {
+            let (word, prefix) = match part.strip_suffix('*') {
+                Some(w) => (w, true),
+                None => (part, false),
+            };
+            let word = fold_accents(word.trim_matches('"'));
+            if word.is_empty() {
+                None
+            } else if prefix {
+                Some(format!("{word}:*"))
+            } else {
+                Some(word.to_owned())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+/// `word` without combining marks after canonical decomposition: "pót" → "pot".
+#[cfg(feature = "postgres")]
+fn fold_accents(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    word.nfd().filter(|c| !is_combining_mark(*c)).collect()
+}
+
+/// Without the `postgres` feature no tsquery is ever run.
+#[cfg(not(feature = "postgres"))]
+fn fold_accents(word: &str) -> String {
+    word.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_queries_mean_the_same() {
+        let q = |s: &str| match_expression(s).map(|e| tsquery_of(&e));
+        assert_eq!(q("Red shoe").as_deref(), Some("red & shoe:*"));
+        assert_eq!(q("red shoe ").as_deref(), Some("red & shoe"));
+        assert_eq!(q("a:b & c|!d").as_deref(), Some("a & b & c & d:*"));
+        assert_eq!(q("'; DROP TABLE x; --"), Some("drop & table & x".into()));
+        #[cfg(feature = "postgres")]
+        assert_eq!(q("Pót crè").as_deref(), Some("pot & cre:*"));
+    }
 
     #[test]
     fn words_are_quoted_and_the_last_is_a_prefix() {

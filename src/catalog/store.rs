@@ -379,12 +379,15 @@ pub type Total = (i64, bool);
 /// Live products in the whole shop, or in a category and its subcategories.
 fn live_count(c: &dyn Conn, category_id: Option<&str>) -> Result<i64, DbError> {
     match category_id {
-        None => c.query_scalar("SELECT COALESCE(SUM(n), 0) FROM product_live_counts", &[]),
+        None => c.query_scalar(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM product_live_counts",
+            &[],
+        ),
         Some(cat) => c.query_scalar(
             "WITH RECURSIVE sub(id) AS (
                  SELECT id FROM categories WHERE id = $1
                  UNION SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id)
-             SELECT COALESCE(SUM(n), 0) FROM product_live_counts
+             SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM product_live_counts
              WHERE category_id IN (SELECT id FROM sub)",
             params![cat],
         ),
@@ -414,6 +417,19 @@ pub fn list_live_products(
                         FROM products_fts WHERE products_fts MATCH ${}) hits ON hits.pk = p.pk",
                 args.len()
             )),
+            // ts_rank weights {D, C, B, A} = description 0.1, category 0.3, name 1 (the same
+            // proportions); negated so that, as with bm25, a lower score is a better match.
+            Dialect::Postgres => {
+                args.pop();
+                args.push(super::search::tsquery_of(text).into());
+                from.push_str(&format!(
+                    " JOIN (SELECT pk, -ts_rank(CAST('{{0.1,0,0.3,1.0}}' AS real[]),
+                                                 search_vector, q) AS score
+                            FROM products, to_tsquery('simple', ${}) q
+                            WHERE search_vector @@ q) hits ON hits.pk = p.pk",
+                    args.len()
+                ));
+            }
         }
     }
     if let Some(cat) = &f.category_id {

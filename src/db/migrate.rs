@@ -75,6 +75,33 @@ fn run_with(conn: &mut Connection, runner: refinery::Runner) -> Result<Migration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn migration_files(dialect: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations folder")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn sqlite_and_postgres_migrations_stay_in_step() {
+        let sqlite = migration_files("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(
+            sqlite,
+            migration_files("postgres"),
+            "every migration exists for both dialects, with the same version and name"
+        );
+        #[cfg(feature = "postgres")]
+        assert_eq!(embedded_versions(), crate::db::embedded_postgres_versions());
+    }
     use refinery::{Migration, Runner};
 
     fn table_exists(conn: &Connection, name: &str) -> bool {

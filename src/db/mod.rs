@@ -10,6 +10,8 @@
 
 mod checkpointer;
 mod migrate;
+#[cfg(feature = "postgres")]
+mod pg;
 pub mod snapshot;
 mod sqlite;
 mod value;
@@ -25,6 +27,8 @@ pub use value::{FromValue, Row, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
+    /// Only with the `postgres` feature; named here so dialect matches stay exhaustive.
+    Postgres,
 }
 
 /// Everything that can go wrong below the domain layer.
@@ -37,6 +41,12 @@ pub enum DbError {
     Decode(usize, String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// A statement Postgres refused: the message and the statement.
+    #[error("{0} in: {1}")]
+    Statement(String, String),
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("migration failed: {0}")]
@@ -58,6 +68,8 @@ impl DbError {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            #[cfg(feature = "postgres")]
+            DbError::Postgres(e) => pg::is_busy(e),
             _ => false,
         }
     }
@@ -232,23 +244,32 @@ pub struct DbOptions {
 /// The database handle shared by the whole server (cheap to clone).
 #[derive(Clone)]
 pub struct Db {
-    inner: Arc<sqlite::SqliteDb>,
+    inner: Arc<Backend>,
     /// One permit per read connection: reads queue here, asynchronously and in order, so a
     /// burst of requests never parks blocking threads on the pool.
     read_slots: Arc<tokio::sync::Semaphore>,
+    /// Postgres only: writes of this instance queue here (one at a time) before they take a
+    /// connection; SQLite's writer thread has its own queue.
+    write_slot: Arc<tokio::sync::Semaphore>,
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteDb),
+    #[cfg(feature = "postgres")]
+    Postgres(pg::PgDb),
 }
 
 impl Db {
     /// Opens (creating if needed) the database, applies pending migrations and builds the
     /// pools. Blocking: call it from a blocking context or before the runtime serves.
     pub fn open(opts: &DbOptions) -> Result<(Db, MigrationStatus), DbError> {
-        let path = sqlite_path(&opts.url)?;
-        let (db, status) = sqlite::SqliteDb::open(&path, opts)?;
+        let (backend, status) = open_backend(opts)?;
         let slots = usize::try_from(opts.max_read_connections.max(1)).unwrap_or(1);
         Ok((
             Db {
-                inner: Arc::new(db),
+                inner: Arc::new(backend),
                 read_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+                write_slot: Arc::new(tokio::sync::Semaphore::new(1)),
             },
             status,
         ))
@@ -256,13 +277,39 @@ impl Db {
 
     /// Applies pending migrations without building the read pool (`markethub migrate`).
     pub fn migrate_only(opts: &DbOptions) -> Result<MigrationStatus, DbError> {
+        #[cfg(feature = "postgres")]
+        if is_postgres_url(&opts.url) {
+            return pg::migrate(&opts.url);
+        }
         let path = sqlite_path(&opts.url)?;
         sqlite::migrate_file(&path, opts)
     }
 
-    /// The database file, for backups and diagnostics.
-    pub fn path(&self) -> &Path {
-        self.inner.path()
+    /// Which SQL dialect this database speaks.
+    pub fn dialect(&self) -> Dialect {
+        match &*self.inner {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite database file (backups work on it); `None` on PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        match &*self.inner {
+            Backend::Sqlite(db) => Some(db.path()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data lives, for logs: the file, or the URL without its password.
+    pub fn location(&self) -> String {
+        match &*self.inner {
+            Backend::Sqlite(db) => db.path().display().to_string(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.url().to_owned(),
+        }
     }
 
     /// Runs read-only work on a pooled read connection, off the async executor.
@@ -280,7 +327,11 @@ impl Db {
             .await
             .map_err(|e| E::from(DbError::Task(e.to_string())))?;
         tokio::task::spawn_blocking(move || {
-            let out = inner.read(f);
+            let out = match &*inner {
+                Backend::Sqlite(db) => db.read(f),
+                #[cfg(feature = "postgres")]
+                Backend::Postgres(db) => db.read(f),
+            };
             drop(slot);
             out
         })
@@ -288,9 +339,10 @@ impl Db {
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
-    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the single writer connection
-    /// (possibly together with other queued writes, each in its own savepoint: see
-    /// `writer.rs`). `Ok` means committed; on `Err` none of `f`'s changes are kept. Waiting
+    /// Runs `f` inside one write transaction: on SQLite a `BEGIN IMMEDIATE` transaction on the
+    /// single writer connection (possibly together with other queued writes, each in its own
+    /// savepoint: see `writer.rs`); on Postgres a transaction holding the write lock (see
+    /// `postgres.rs`). `Ok` means committed; on `Err` none of `f`'s changes are kept. Waiting
     /// for the writer happens asynchronously, so queued writes hold no threads.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -298,15 +350,45 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inner
-            .submit(Box::new(writer::Pending::new(f, reply)))?;
-        answer.await.map_err(|_| E::from(writer_gone()))?
+        match &*self.inner {
+            Backend::Sqlite(db) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                db.submit(Box::new(writer::Pending::new(f, reply)))?;
+                answer.await.map_err(|_| E::from(writer_gone()))?
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => {
+                let inner = self.inner.clone();
+                let queued = std::time::Instant::now();
+                let slot = self
+                    .write_slot
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| E::from(DbError::Task(e.to_string())))?;
+                tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
+                    let out = match &*inner {
+                        Backend::Postgres(db) => db.write(f),
+                        Backend::Sqlite(_) => Err(E::from(writer_gone())),
+                    };
+                    crate::metrics::write_transaction(started - queued, started.elapsed());
+                    drop(slot);
+                    out
+                })
+                .await
+                .map_err(|e| E::from(DbError::Task(e.to_string())))?
+            }
+        }
     }
 
-    /// Read connections: (open, idle), for metrics.
+    /// Connections: (open, idle), for metrics (SQLite: the read pool).
     pub fn read_pool_state(&self) -> (u32, u32) {
-        self.inner.read_pool_state()
+        match &*self.inner {
+            Backend::Sqlite(db) => db.read_pool_state(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.pool_state(),
+        }
     }
 
     /// Blocking variant of [`Db::write`] for the CLI (never call it on the async executor):
@@ -316,7 +398,24 @@ impl Db {
         F: FnOnce(&dyn Conn) -> Result<T, E>,
         E: From<DbError>,
     {
-        self.inner.with_writer(|conn| sqlite::write_tx(conn, f))
+        match &*self.inner {
+            Backend::Sqlite(db) => db.with_writer(|conn| sqlite::write_tx(conn, f)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.write(f),
+        }
+    }
+
+    /// Blocking read for the CLI (never call it on the async executor).
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn Conn) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        match &*self.inner {
+            Backend::Sqlite(db) => db.read(f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.read(f),
+        }
     }
 
     /// `SELECT 1` on both a read and the write connection: used by `/readyz`.
@@ -327,13 +426,39 @@ impl Db {
             .await
     }
 
-    /// Checkpoints the WAL and runs `PRAGMA optimize`; called once at shutdown.
+    /// SQLite: checkpoints the WAL and runs `PRAGMA optimize`; called once at shutdown.
     pub async fn close(&self) -> Result<(), DbError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.with_writer(|conn| sqlite::checkpoint(conn)))
-            .await
-            .map_err(|e| DbError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || match &*inner {
+            Backend::Sqlite(db) => db.with_writer(|conn| sqlite::checkpoint(conn)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(()),
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
     }
+}
+
+fn open_backend(opts: &DbOptions) -> Result<(Backend, MigrationStatus), DbError> {
+    #[cfg(feature = "postgres")]
+    if is_postgres_url(&opts.url) {
+        let (db, status) = pg::PgDb::open(opts)?;
+        return Ok((Backend::Postgres(db), status));
+    }
+    let path = sqlite_path(&opts.url)?;
+    let (db, status) = sqlite::SqliteDb::open(&path, opts)?;
+    Ok((Backend::Sqlite(db), status))
+}
+
+/// True when `url` names a PostgreSQL database (whether or not this build supports it).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Versions of the PostgreSQL migrations compiled into this build.
+#[cfg(feature = "postgres")]
+pub fn embedded_postgres_versions() -> Vec<i64> {
+    pg::embedded_versions()
 }
 
 fn writer_gone() -> DbError {

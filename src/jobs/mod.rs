@@ -2,6 +2,12 @@
 //! reconciliation (stale pushes queried, failed payments' orders released), and
 //! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions, and
 //! delivered mail older than 90 days), and the daily backup (`backups::run_schedule`).
+//!
+//! With several instances on one PostgreSQL database, reconciliation and housekeeping run
+//! on the instance that holds their lease (`lease.rs`); the mail sender may run everywhere,
+//! because each message is claimed by one sender for the length of its send.
+
+pub mod lease;
 
 use std::time::Duration;
 
@@ -24,6 +30,8 @@ const PURGE_EVERY_TICKS: u32 = 60;
 
 /// Starts every job; each stops when `shutdown` is cancelled.
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let instance = uuid::Uuid::now_v7().to_string();
+    let reconcile_every = Duration::from_secs(state.config.payments.reconcile_interval_secs);
     vec![
         tokio::spawn(sender::run(
             state.db.clone(),
@@ -31,8 +39,26 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
             state.mail.clone(),
             shutdown.clone(),
         )),
-        tokio::spawn(housekeeping(state.clone(), shutdown.clone())),
-        tokio::spawn(crate::payments::mpesa::run(state.clone(), shutdown.clone())),
+        tokio::spawn(housekeeping(
+            state.clone(),
+            lease::Lease::new(
+                state.db.clone(),
+                "housekeeping",
+                &instance,
+                HOUSEKEEPING_EVERY * 3,
+            ),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::payments::mpesa::run(
+            state.clone(),
+            lease::Lease::new(
+                state.db.clone(),
+                "mpesa_reconciliation",
+                &instance,
+                (reconcile_every * 3).max(Duration::from_secs(30)),
+            ),
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::backups::run_schedule(
             state.clone(),
             shutdown.clone(),
@@ -40,7 +66,7 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
     ]
 }
 
-async fn housekeeping(state: AppState, shutdown: CancellationToken) {
+async fn housekeeping(state: AppState, lease: lease::Lease, shutdown: CancellationToken) {
     let mut ticks: u32 = 0;
     let mut interval = tokio::time::interval(HOUSEKEEPING_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -50,7 +76,7 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
             _ = interval.tick() => {}
         }
         state.limits.retain_recent();
-        if ticks.is_multiple_of(PURGE_EVERY_TICKS) {
+        if ticks.is_multiple_of(PURGE_EVERY_TICKS) && lease.hold().await {
             let purge = state
                 .db
                 .write(|c| {
@@ -68,4 +94,5 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         }
         ticks = ticks.wrapping_add(1);
     }
+    lease.release().await;
 }

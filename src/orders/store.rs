@@ -176,7 +176,7 @@ pub fn take_stock(
 /// Puts the items of a sub-order back into stock.
 pub fn restock(c: &dyn Conn, sub_order_id: &str, now: i64) -> Result<(), DbError> {
     c.execute(
-        "UPDATE products SET stock = stock + (SELECT COALESCE(SUM(i.quantity), 0) FROM order_items i
+        "UPDATE products SET stock = stock + (SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM order_items i
                                              WHERE i.sub_order_id = $1 AND i.product_id = products.id),
                              updated_at = $2
          WHERE id IN (SELECT product_id FROM order_items WHERE sub_order_id = $1)",
@@ -315,7 +315,7 @@ pub fn store_derived(c: &dyn Conn, id: &str, status: OrderStatus, now: i64) -> R
     c.execute(
         "UPDATE orders SET status = $1,
                 payment_status = (SELECT p.status FROM payments p WHERE p.order_id = orders.id),
-                live_total_cents = (SELECT COALESCE(SUM(s.subtotal_cents), 0) FROM sub_orders s
+                live_total_cents = (SELECT CAST(COALESCE(SUM(s.subtotal_cents), 0) AS BIGINT) FROM sub_orders s
                                     WHERE s.order_id = orders.id AND s.status <> 'cancelled'),
                 updated_at = $2
          WHERE id = $3",

@@ -525,10 +525,17 @@ fn release(c: &dyn Conn, order_id: &str) -> Result<(), AppError> {
 }
 
 /// Runs reconciliation every `reconcile_interval_secs` until shutdown.
-pub async fn run(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+/// Reconciles every `reconcile_interval_secs` while this instance holds `lease`.
+pub async fn run(
+    state: AppState,
+    lease: crate::jobs::lease::Lease,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let every = Duration::from_secs(state.config.payments.reconcile_interval_secs);
     loop {
-        if let Err(e) = reconcile(&state).await {
+        if lease.hold().await
+            && let Err(e) = reconcile(&state).await
+        {
             tracing::warn!(error = %e, "M-Pesa reconciliation failed");
         }
         tokio::select! {
@@ -536,6 +543,7 @@ pub async fn run(state: AppState, shutdown: tokio_util::sync::CancellationToken)
             () = tokio::time::sleep(every) => {}
         }
     }
+    lease.release().await;
 }
 
 #[cfg(test)]

@@ -250,7 +250,7 @@ pub fn restock(c: &dyn Conn, refund_id: &str, sub_order_id: &str, now: i64) -> R
     )?;
     if listed > 0 {
         c.execute(
-            "UPDATE products SET stock = stock + (SELECT COALESCE(SUM(ri.quantity), 0) FROM refund_items ri
+            "UPDATE products SET stock = stock + (SELECT CAST(COALESCE(SUM(ri.quantity), 0) AS BIGINT) FROM refund_items ri
                   JOIN order_items i ON i.id = ri.order_item_id
                   WHERE ri.refund_id = $1 AND i.product_id = products.id), updated_at = $2
              WHERE id IN (SELECT i.product_id FROM refund_items ri JOIN order_items i ON i.id = ri.order_item_id

@@ -47,6 +47,9 @@ fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn admins_take_list_and_download_backups() {
+    if crate::common::sqlite_only("backups of the SQLite file") {
+        return;
+    }
     let srv = TestServer::start().await;
     let m = Market::new(&srv).await;
     let order = m.order(&srv, "cod").await;
@@ -113,6 +116,9 @@ async fn admins_take_list_and_download_backups() {
 /// acknowledged before it was asked for.
 #[tokio::test]
 async fn backups_complete_and_stay_consistent_under_checkout_load() {
+    if crate::common::sqlite_only("backups of the SQLite file") {
+        return;
+    }
     let srv = Arc::new(TestServer::start().await);
     let m = Market::new(&srv).await;
     let cat = srv.category(&m.admin, "Bulk", None).await;
@@ -210,6 +216,9 @@ async fn backups_complete_and_stay_consistent_under_checkout_load() {
 
 #[tokio::test]
 async fn the_daily_backup_catches_a_missed_slot_at_start_and_prunes_old_ones() {
+    if crate::common::sqlite_only("backups of the SQLite file") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = crate::common::test_config(&dir);
     config.backup.enabled = true;

@@ -302,6 +302,7 @@ fn migrate_and_create_admin_commands() {
         let holder = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&holder);
         config.data_dir = data;
+        config.database.url = String::new(); // the SQLite file the CLI wrote
         let srv = TestServer::start_in(holder, config).await;
         let r = srv.login("boss@example.com", PASSWORD).await;
         assert_eq!(r.status, 200, "{:?}", r.body);

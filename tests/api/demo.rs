@@ -21,6 +21,7 @@ async fn serve(dir: &Path) -> TestServer {
     let holder = tempfile::tempdir().expect("tempdir");
     let mut config = test_config(&holder);
     config.data_dir = dir.join("data");
+    config.database.url = String::new(); // the SQLite file the CLI seeded
     TestServer::start_in(holder, config).await
 }
 

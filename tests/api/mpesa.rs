@@ -341,6 +341,7 @@ async fn reconciliation_settles_a_lost_callback_after_a_restart() {
     let mut config = test_config(&holder_a);
     config.data_dir = data.clone();
     config.payments.simulator_delay_ms = 600_000; // the answer never comes before the stop
+    let database = config.database.url.clone(); // the same database after the restart
     let srv = TestServer::start_in(holder_a, config).await;
     let m = Market::new(&srv).await;
     let order = m.order(&srv, "mpesa").await;
@@ -350,6 +351,7 @@ async fn reconciliation_settles_a_lost_callback_after_a_restart() {
     let holder_b = tempfile::tempdir().expect("tempdir");
     let mut config = test_config(&holder_b);
     config.data_dir = data;
+    config.database.url = database;
     // After the restart the simulator has answered long ago, and queries are due at once.
     config.payments.simulator_delay_ms = 0;
     config.payments.reconcile_after_secs = 1;

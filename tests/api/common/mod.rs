@@ -69,7 +69,109 @@ pub fn test_config(dir: &TempDir) -> Config {
     c.rate_limit.register_per_account_per_hour = 1000;
     c.rate_limit.forgot_per_ip_per_hour = 1000;
     c.rate_limit.forgot_per_account_per_hour = 1000;
+    if let Some(base) = postgres_base() {
+        c.database.url = postgres::fresh_schema(&base);
+    }
     c
+}
+
+/// The PostgreSQL server the suite runs against instead of SQLite, when `TEST_POSTGRES_URL`
+/// is set (e.g. `postgres://postgres@127.0.0.1:5432/test`; CI sets it for a second run of
+/// the all-features suite). Every test server then gets a fresh schema of its own.
+pub fn postgres_base() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// True (after saying so on stderr) when the suite runs on PostgreSQL and the calling test
+/// exercises something that exists on SQLite only (file backups, restore, the data file).
+pub fn sqlite_only(what: &str) -> bool {
+    if postgres_base().is_some() {
+        eprintln!("skipped on PostgreSQL (SQLite only): {what}");
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    //! Fresh schemas on the test PostgreSQL server.
+
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Schemas of earlier runs older than this are dropped when a test process starts.
+    const STALE_SECS: u64 = 6 * 3600;
+
+    fn now_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// Runs `f` with a client on a thread of its own (the sync client must not run on the
+    /// async executor).
+    pub fn with_client<T: Send>(
+        base: &str,
+        f: impl FnOnce(&mut ::postgres::Client) -> T + Send,
+    ) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = ::postgres::Client::connect(base, ::postgres::NoTls)
+                    .expect("the test PostgreSQL server (TEST_POSTGRES_URL) answers");
+                f(&mut client)
+            })
+            .join()
+            .expect("postgres thread")
+        })
+    }
+
+    /// Creates a new empty schema and returns `base` with the schema as its search path.
+    pub fn fresh_schema(base: &str) -> String {
+        static CLEANED: std::sync::Once = std::sync::Once::new();
+        let name = format!("mh_t_{}_{}", now_secs(), uuid::Uuid::now_v7().simple());
+        with_client(base, |client| {
+            CLEANED.call_once(|| drop_stale(client));
+            client
+                .batch_execute(&format!("CREATE SCHEMA {name}"))
+                .expect("create schema");
+        });
+        schema_url(base, &name)
+    }
+
+    /// `base` with `schema` as its search path.
+    pub fn schema_url(base: &str, schema: &str) -> String {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-csearch_path%3D{schema}")
+    }
+
+    fn drop_stale(client: &mut ::postgres::Client) {
+        let Ok(rows) = client.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'mh\\_t\\_%'",
+            &[],
+        ) else {
+            return;
+        };
+        for row in rows {
+            let name: String = row.get(0);
+            let born = name
+                .split('_')
+                .nth(2)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            if born + STALE_SECS < now_secs() {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+pub mod postgres {
+    pub fn fresh_schema(_base: &str) -> String {
+        panic!("TEST_POSTGRES_URL is set but this build has no `postgres` feature");
+    }
 }
 
 impl TestServer {

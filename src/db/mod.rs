@@ -14,6 +14,8 @@ mod migrate;
 mod pg;
 pub mod snapshot;
 mod sqlite;
+#[cfg(feature = "postgres")]
+pub mod transfer;
 mod value;
 mod writer;
 

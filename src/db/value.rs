@@ -114,6 +114,11 @@ impl FromValue for Vec<u8> {
         }
     }
 }
+impl FromValue for Value {
+    fn from_value(v: &Value) -> Result<Self, String> {
+        Ok(v.clone())
+    }
+}
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: &Value) -> Result<Self, String> {
         match v {

@@ -539,6 +539,13 @@ impl Config {
         } else if let Err(e) = crate::db::sqlite_path(&db_url) {
             problems.push(format!("database.url: {e}"));
         }
+        if self.database.busy_timeout_ms == 0 {
+            problems.push(
+                "database.busy_timeout_ms: must be at least 1 (0 would mean no waiting on \
+                 SQLite but waiting forever on PostgreSQL)"
+                    .into(),
+            );
+        }
         if self.database.max_read_connections == 0 {
             problems.push("database.max_read_connections: must be at least 1".into());
         }

@@ -14,47 +14,53 @@ INSERT INTO product_live_counts (category_id, n)
     WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
     GROUP BY category_id;
 
-CREATE FUNCTION products_live_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level triggers with transition tables (SQLite's are per row): one counter write
+-- per statement and category, however many rows the statement changes. Per-row counter
+-- updates made PostgreSQL walk every earlier version of the counter row in the transaction,
+-- so bulk changes (a merchant with 20 000 products deactivated, migrate-data) grew
+-- quadratically. Updates that leave a category's live count as it was (stock, price) write
+-- nothing.
+CREATE FUNCTION products_live_count_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO product_live_counts (category_id, n) VALUES (NEW.category_id, 1)
-        ON CONFLICT (category_id) DO UPDATE SET n = product_live_counts.n + 1;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO product_live_counts (category_id, n)
+            SELECT category_id, COUNT(*) FROM new_rows
+            WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
+            GROUP BY category_id
+            ON CONFLICT (category_id) DO UPDATE SET n = product_live_counts.n + excluded.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE product_live_counts AS c SET n = c.n - d.k
+            FROM (SELECT category_id, COUNT(*) AS k FROM old_rows
+                  WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
+                  GROUP BY category_id) AS d
+            WHERE c.category_id = d.category_id;
+    ELSE
+        INSERT INTO product_live_counts (category_id, n)
+            SELECT category_id, SUM(k) FROM (
+                SELECT category_id, COUNT(*) AS k FROM new_rows
+                WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
+                GROUP BY category_id
+                UNION ALL
+                SELECT category_id, -COUNT(*) FROM old_rows
+                WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1
+                GROUP BY category_id) AS d
+            GROUP BY category_id
+            HAVING SUM(k) <> 0
+            ON CONFLICT (category_id) DO UPDATE SET n = product_live_counts.n + excluded.n;
+    END IF;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER products_live_count_insert AFTER INSERT ON products
-FOR EACH ROW
-WHEN (NEW.is_active = 1 AND NEW.deleted_at IS NULL AND NEW.merchant_active = 1)
-EXECUTE FUNCTION products_live_count_insert();
-
-CREATE FUNCTION products_live_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE product_live_counts SET n = n - 1 WHERE category_id = OLD.category_id;
-    RETURN NULL;
-END;
-$$;
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION products_live_count_apply();
 CREATE TRIGGER products_live_count_delete AFTER DELETE ON products
-FOR EACH ROW
-WHEN (OLD.is_active = 1 AND OLD.deleted_at IS NULL AND OLD.merchant_active = 1)
-EXECUTE FUNCTION products_live_count_delete();
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION products_live_count_apply();
+CREATE TRIGGER products_live_count_update AFTER UPDATE ON products
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION products_live_count_apply();
 
-CREATE FUNCTION products_live_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.is_active = 1 AND OLD.deleted_at IS NULL AND OLD.merchant_active = 1 THEN
-        UPDATE product_live_counts SET n = n - 1 WHERE category_id = OLD.category_id;
-    END IF;
-    IF NEW.is_active = 1 AND NEW.deleted_at IS NULL AND NEW.merchant_active = 1 THEN
-        INSERT INTO product_live_counts (category_id, n) VALUES (NEW.category_id, 1)
-            ON CONFLICT (category_id) DO UPDATE SET n = product_live_counts.n + 1;
-    END IF;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER products_live_count_update
-AFTER UPDATE OF is_active, deleted_at, merchant_active, category_id ON products
-FOR EACH ROW EXECUTE FUNCTION products_live_count_update();
-
--- 2. The newest-first listings sort by (created_at DESC, id DESC): the indexes now say so,
---    so a page is read straight off the index with no sort step.
 DROP INDEX products_live_created_idx;
 CREATE INDEX products_live_created_idx ON products (created_at DESC, id DESC)
     WHERE is_active = 1 AND deleted_at IS NULL AND merchant_active = 1;
@@ -73,6 +79,8 @@ CREATE TABLE catalog_generation (
 INSERT INTO catalog_generation (id, n) VALUES (1, 1);
 
 -- One function serves the six catalog_generation_* triggers.
+-- Statement-level too: one bump per statement (an UPDATE OF these columns that changes no row
+-- still bumps it, which only costs a cache refill).
 CREATE FUNCTION catalog_generation_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE catalog_generation SET n = n + 1 WHERE id = 1;
@@ -80,16 +88,16 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER catalog_generation_product_insert AFTER INSERT ON products
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER catalog_generation_product_delete AFTER DELETE ON products
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER catalog_generation_product_update
 AFTER UPDATE OF name, description, category_id, price_cents, is_active, deleted_at,
                 merchant_active, rating_avg, rating_count ON products
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER catalog_generation_category_insert AFTER INSERT ON categories
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER catalog_generation_category_delete AFTER DELETE ON categories
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER catalog_generation_category_update AFTER UPDATE OF name, parent_id ON categories
-FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_generation_bump();

@@ -419,15 +419,25 @@ pub fn list_live_products(
             )),
             // ts_rank weights {D, C, B, A} = description 0.1, category 0.3, name 1 (the same
             // proportions); negated so that, as with bm25, a lower score is a better match.
+            // Words are folded like the stored vectors (search_fold) and parsed as plain text.
             Dialect::Postgres => {
                 args.pop();
-                args.push(super::search::tsquery_of(text).into());
+                let (words, prefix) = super::search::postgres_words(text);
+                args.push(words.into());
+                args.push(prefix.into());
+                let (w, p) = (args.len() - 1, args.len());
                 from.push_str(&format!(
                     " JOIN (SELECT pk, -ts_rank(CAST('{{0.1,0,0.3,1.0}}' AS real[]),
                                                  search_vector, q) AS score
-                            FROM products, to_tsquery('simple', ${}) q
-                            WHERE search_vector @@ q) hits ON hits.pk = p.pk",
-                    args.len()
+                            FROM products,
+                                 (SELECT COALESCE(a && b, a, b) AS q FROM (SELECT
+                                     CASE WHEN ${w} = '' THEN NULL
+                                          ELSE plainto_tsquery('simple', search_fold(${w})) END AS a,
+                                     CASE WHEN ${p} = '' THEN NULL
+                                          ELSE CAST(NULLIF(CAST(plainto_tsquery('simple',
+                                                   search_fold(${p})) AS TEXT), '') || ':*'
+                                               AS tsquery) END AS b) AS parts) AS query
+                            WHERE search_vector @@ q) hits ON hits.pk = p.pk"
                 ));
             }
         }

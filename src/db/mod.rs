@@ -46,6 +46,9 @@ pub enum DbError {
     #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]
     Postgres(#[from] ::postgres::Error),
+    /// Text PostgreSQL cannot store (a NUL character): bad input, not a server fault.
+    #[error("text contains a character the database cannot store: {0}")]
+    InvalidText(String),
     /// A statement Postgres refused: the message and the statement.
     #[error("{0} in: {1}")]
     Statement(String, String),
@@ -420,10 +423,15 @@ impl Db {
         }
     }
 
-    /// `SELECT 1` on both a read and the write connection: used by `/readyz`.
+    /// `SELECT 1` on both a read and the write connection: used by `/readyz`. On PostgreSQL
+    /// a read only: a write would wait for the shared write lock, and one long write would
+    /// make every instance look unready at once.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.read(|c| c.query_scalar::<i64>("SELECT 1", &[]).map(|_| ()))
             .await?;
+        if self.dialect() == Dialect::Postgres {
+            return Ok(());
+        }
         self.write(|c| c.query_scalar::<i64>("SELECT 1", &[]).map(|_| ()))
             .await
     }

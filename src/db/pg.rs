@@ -58,21 +58,25 @@ impl Drop for PgDb {
 }
 
 fn config_of(url: &str) -> Result<postgres::Config, DbError> {
-    postgres::Config::from_str(url).map_err(|e| DbError::Url(redact(url), e.to_string()))
+    postgres::Config::from_str(url).map_err(|e| DbError::Url("postgres://…".into(), e.to_string()))
 }
 
-/// The URL without its password, for messages and logs.
+/// Where `url` points, without any secret (password, query options), for messages and logs.
 pub(super) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    let Ok(cfg) = postgres::Config::from_str(url) else {
+        return "postgres://(unparsable URL)".into();
+    };
+    let host = match cfg.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        cfg.get_user().unwrap_or(""),
+        cfg.get_dbname().unwrap_or("")
+    )
 }
 
 /// Sets the per-connection settings: waiting for a lock is bounded like SQLite's busy timeout.
@@ -272,6 +276,10 @@ fn with_sql(e: postgres::Error, sql: &str) -> DbError {
     }
     // Statement errors name the statement so a dialect slip is found at once in the logs.
     match e.as_db_error() {
+        // character_not_in_repertoire / untranslatable_character: a NUL in user text.
+        Some(db) if matches!(db.code().code(), "22021" | "22P05") => {
+            DbError::InvalidText(db.message().to_owned())
+        }
         Some(db) => DbError::Statement(
             format!("{} ({})", db.message(), db.code().code()),
             sql.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -405,11 +413,11 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redact("postgres://app:s3cret@db.local:5432/shop"),
-            "postgres://app:***@db.local:5432/shop"
+            "postgres://app@db.local:5432/shop"
         );
         assert_eq!(
-            redact("postgres://postgres@127.0.0.1/test"),
-            "postgres://postgres@127.0.0.1/test"
+            redact("postgres://postgres@127.0.0.1/test?password=s3cret&options=-csearch_path%3Dx"),
+            "postgres://postgres@127.0.0.1:5432/test"
         );
         assert!(crate::db::is_postgres_url("postgresql://x/y"));
         assert!(!crate::db::is_postgres_url("sqlite:x.db"));

@@ -119,7 +119,7 @@ fn copy_all(s: &dyn Conn, t: &dyn Conn, replace: bool) -> Result<Vec<TableReport
         if !replace {
             return Err(TransferError::TargetNotEmpty(held.join(", ")));
         }
-        let names: Vec<&str> = tables.iter().map(|tb| tb.name.as_str()).collect();
+        let names: Vec<String> = tables.iter().map(|tb| ident(&tb.name)).collect();
         t.execute(
             &format!(
                 "TRUNCATE {}, product_live_counts RESTART IDENTITY",
@@ -138,7 +138,12 @@ fn copy_all(s: &dyn Conn, t: &dyn Conn, replace: bool) -> Result<Vec<TableReport
 }
 
 fn count(c: &dyn Conn, table: &str) -> Result<i64, DbError> {
-    c.query_scalar(&format!("SELECT COUNT(*) FROM {table}"), params![])
+    c.query_scalar(&format!("SELECT COUNT(*) FROM {}", ident(table)), params![])
+}
+
+/// A quoted identifier: names read from the source file are never SQL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The source's data tables, parents before children.
@@ -218,7 +223,12 @@ fn ordered_tables(s: &dyn Conn) -> Result<Vec<Table>, TransferError> {
 /// Reads `table` page by page (in rowid order) and writes it in multi-row inserts; rows of a
 /// self-referencing table are held back until their parent has been written.
 fn copy_table(s: &dyn Conn, t: &dyn Conn, table: &Table) -> Result<(), TransferError> {
-    let columns = table.columns.join(", ");
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let parent_at = table
         .self_parent
         .as_ref()
@@ -231,7 +241,7 @@ fn copy_table(s: &dyn Conn, t: &dyn Conn, table: &Table) -> Result<(), TransferE
         let rows = s.query(
             &format!(
                 "SELECT rowid, {columns} FROM {} WHERE rowid > $1 ORDER BY rowid LIMIT $2",
-                table.name
+                ident(&table.name)
             ),
             params![last_rowid, PAGE],
         )?;
@@ -290,7 +300,7 @@ fn insert(t: &dyn Conn, table: &Table, columns: &str, rows: &[Vec<Value>]) -> Re
         t.execute(
             &format!(
                 "INSERT INTO {} ({columns}) VALUES {}",
-                table.name,
+                ident(&table.name),
                 tuples.join(", ")
             ),
             &args,
@@ -311,8 +321,9 @@ fn verify(s: &dyn Conn, t: &dyn Conn, table: &Table) -> Result<TableReport, Tran
     let mut money = Vec::new();
     for col in table.columns.iter().filter(|c| c.ends_with("_cents")) {
         let sql = format!(
-            "SELECT CAST(COALESCE(SUM({col}), 0) AS BIGINT) FROM {}",
-            table.name
+            "SELECT CAST(COALESCE(SUM({}), 0) AS BIGINT) FROM {}",
+            ident(col),
+            ident(&table.name)
         );
         let (a, b): (i64, i64) = (
             s.query_scalar(&sql, params![])?,
@@ -345,10 +356,12 @@ fn reset_identities(t: &dyn Conn) -> Result<(), DbError> {
         let (table, column): (String, String) = (r.get(0)?, r.get(1)?);
         t.query(
             &format!(
-                "SELECT CAST(setval(pg_get_serial_sequence($1, $2), COALESCE(MAX({column}), 0) + 1, false) AS BIGINT)
-                 FROM {table}"
+                "SELECT CAST(setval(pg_get_serial_sequence($1, $2), COALESCE(MAX({}), 0) + 1, false) AS BIGINT)
+                 FROM {}",
+                ident(&column),
+                ident(&table)
             ),
-            params![table.as_str(), column.as_str()],
+            params![ident(&table), column.as_str()],
         )?;
     }
     Ok(())

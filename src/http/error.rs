@@ -151,6 +151,11 @@ impl From<DbError> for AppError {
         if e.is_busy() {
             tracing::warn!(error = %e, "database busy");
             AppError::unavailable("database_busy", "the database is busy; retry shortly", 1)
+        } else if matches!(e, DbError::InvalidText(_)) {
+            AppError::bad_request(
+                "invalid_text",
+                "text must not contain NUL characters or other characters that cannot be stored",
+            )
         } else {
             AppError::internal(e)
         }

@@ -42,6 +42,9 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if parts.uri.path().contains("%00") {
+            return Err(nul_refused());
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(rejection) => Err(AppError::bad_request("invalid_path", rejection.body_text())),
@@ -122,6 +125,9 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     use serde_json::error::Category;
 
+    if has_nul_escape(bytes) {
+        return Err(nul_refused());
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,
@@ -137,6 +143,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     de.end()
         .map_err(|e| AppError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// True when JSON text holds a `\u0000` escape (a NUL character in a string): text with NUL
+/// is refused on every backend alike (PostgreSQL cannot store it). An escaped backslash
+/// followed by `u0000` (`\\u0000`, the six characters themselves) is not one.
+fn has_nul_escape(json: &[u8]) -> bool {
+    json.windows(6).enumerate().any(|(i, w)| {
+        w == b"\\u0000" && json[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+fn nul_refused() -> AppError {
+    AppError::bad_request(
+        "invalid_text",
+        "text must not contain NUL characters (\\u0000 or %00)",
+    )
 }
 
 fn data_error(path: &str, err: &serde_json::Error) -> AppError {
@@ -182,6 +204,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(nul_refused());
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -318,6 +343,22 @@ fn is_true(b: &bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not_one() {
+        assert!(has_nul_escape(br#"{"name":"a\u0000b"}"#));
+        assert!(
+            has_nul_escape(br#"{"name":"\\\u0000"}"#),
+            "an escaped backslash, then a NUL"
+        );
+        assert!(
+            !has_nul_escape(br#"{"name":"\\u0000"}"#),
+            "the six characters themselves"
+        );
+        assert!(!has_nul_escape(br#"{"name":"u0000"}"#));
+        let refused = parse_json::<serde_json::Value>(br#"{"q":"x\u0000"}"#);
+        assert!(refused.is_err_and(|e| e.code == "invalid_text"));
+    }
 
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]

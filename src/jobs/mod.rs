@@ -45,7 +45,8 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
                 state.db.clone(),
                 "housekeeping",
                 &instance,
-                HOUSEKEEPING_EVERY * 3,
+                // Longer than the purge period, or every instance would purge in turn.
+                HOUSEKEEPING_EVERY * PURGE_EVERY_TICKS * 3,
             ),
             shutdown.clone(),
         )),
@@ -55,7 +56,8 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
                 state.db.clone(),
                 "mpesa_reconciliation",
                 &instance,
-                (reconcile_every * 3).max(Duration::from_secs(30)),
+                // Longer than a slow run (up to 50 STK queries with HTTP timeouts).
+                (reconcile_every * 3).max(Duration::from_secs(600)),
             ),
             shutdown.clone(),
         )),

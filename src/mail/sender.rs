@@ -89,8 +89,9 @@ async fn deliver_due(
     from: &Mailbox,
 ) -> Result<Option<i64>, DbError> {
     loop {
+        let claimed_at = now_ms();
         let batch = db
-            .write(|c| store::claim_due(c, now_ms(), LEASE_MS, BATCH))
+            .write(move |c| store::claim_due(c, claimed_at, LEASE_MS, BATCH))
             .await?;
         if batch.is_empty() {
             return db.read(store::next_due_at).await;
@@ -110,6 +111,16 @@ async fn deliver_due(
             continue;
         }
         for msg in batch {
+            // Sends take time (SMTP timeouts): renew the claim right before each one, and skip
+            // a message whose claim expired meanwhile (another sender has it now).
+            let (id, claimed_until) = (msg.id.clone(), claimed_at + LEASE_MS);
+            let still_ours = db
+                .write(move |c| store::renew_claim(c, &id, claimed_until, now_ms() + LEASE_MS))
+                .await?;
+            if !still_ours {
+                tracing::warn!(id = %msg.id, "mail claim expired before sending; left to its new sender");
+                continue;
+            }
             let outcome = deliver(cfg, transport, from, &msg).await;
             let id = msg.id.clone();
             db.write(move |c| match outcome {

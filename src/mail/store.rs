@@ -70,6 +70,23 @@ pub fn claim_due(
         .collect()
 }
 
+/// Extends this sender's claim on message `id` (made until `claimed_until`) to `until`, just
+/// before sending it; false when the claim has meanwhile expired and another sender took the
+/// message over, which must then not be sent again by this one.
+pub fn renew_claim(
+    c: &dyn Conn,
+    id: &str,
+    claimed_until: i64,
+    until: i64,
+) -> Result<bool, DbError> {
+    let n = c.execute(
+        "UPDATE mail_outbox SET locked_until = $3
+         WHERE id = $1 AND status = 'sending' AND locked_until = $2",
+        params![id, claimed_until, until],
+    )?;
+    Ok(n == 1)
+}
+
 /// When the next pending message falls due, if any.
 pub fn next_due_at(c: &dyn Conn) -> Result<Option<i64>, DbError> {
     c.query_scalar(

@@ -4,7 +4,7 @@
 use reqwest::header;
 use serde_json::json;
 
-use crate::common::{CALLBACK_SECRET, TestServer};
+use crate::common::{CALLBACK_SECRET, PASSWORD, TestServer};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -207,4 +207,29 @@ async fn admin_assets_are_embedded_with_etags() {
     assert_eq!(again.status(), 304);
     let missing = srv.send(srv.client.get(srv.raw("/admin/nope.js"))).await;
     assert_eq!(missing.status, 404);
+}
+
+/// NUL characters are refused with a 400 on every backend alike (PostgreSQL cannot store
+/// them), in JSON bodies, query strings and paths.
+#[tokio::test]
+async fn nul_characters_are_refused_everywhere() {
+    let srv = TestServer::start().await;
+    let admin = srv.admin().await;
+    let r = srv
+        .post(
+            "/auth/register",
+            json!({"email": "nul@example.com", "password": PASSWORD, "full_name": "a\u{0}b"}),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{:?}", r.body);
+    let r = srv.get("/admin/users?q=a%00b", Some(&admin.access)).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{:?}", r.body);
+    let r = srv.get("/products?q=%00", None).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{:?}", r.body);
+    let r = srv.get("/products/a%00b", None).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_text"), "{:?}", r.body);
+    // The six characters `\u0000` as text are fine.
+    let r = srv.get("/products?q=%5Cu0000", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
 }

@@ -333,6 +333,11 @@ async fn hostile_search_strings_never_fail() {
     ] {
         let url = format!("/products?q={}", urlencode(q));
         let r = srv.get(&url, None).await;
+        if q.contains('\u{0}') {
+            // Refused everywhere (PostgreSQL cannot store NUL): a 400 naming it, not a failure.
+            assert_eq!((r.status, r.code()), (400, "invalid_text"), "{q:?}");
+            continue;
+        }
         assert_eq!(r.status, 200, "{q:?}: {:?}", r.body);
         assert!(r.body["items"].is_array());
     }

@@ -1,5 +1,6 @@
 //! Storage: the read pool, the writer thread, the checkpointer, the read/write helpers every
-//! domain uses, migrations.
+//! domain uses, migrations; with the `postgres` feature the same [`Db`] runs on PostgreSQL
+//! (`pg.rs`) and `transfer.rs` copies an install from SQLite to PostgreSQL.
 //!
 //! Repositories (`store.rs` in each domain) receive a `&dyn Conn` and write portable SQL with
 //! `$1, $2…` placeholders. [`Db::read`] runs that work on the blocking pool, [`Db::write`] on
@@ -255,6 +256,7 @@ pub struct Db {
     read_slots: Arc<tokio::sync::Semaphore>,
     /// Postgres only: writes of this instance queue here (one at a time) before they take a
     /// connection; SQLite's writer thread has its own queue.
+    #[cfg(feature = "postgres")]
     write_slot: Arc<tokio::sync::Semaphore>,
 }
 
@@ -274,6 +276,7 @@ impl Db {
             Db {
                 inner: Arc::new(backend),
                 read_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+                #[cfg(feature = "postgres")]
                 write_slot: Arc::new(tokio::sync::Semaphore::new(1)),
             },
             status,

@@ -403,8 +403,11 @@ pub fn seed(
         currency,
     )?;
 
-    // Fresh statistics for the query planner after a bulk load.
-    db.write_blocking(|c| c.execute("ANALYZE", params![]))?;
+    // Fresh statistics for the query planner after a bulk load. On PostgreSQL a bare ANALYZE
+    // would take every table of every schema in one transaction; autovacuum analyses there.
+    if db.dialect() == crate::db::Dialect::Sqlite {
+        db.write_blocking(|c| c.execute("ANALYZE", params![]))?;
+    }
 
     Ok(DemoSummary {
         categories: CATEGORIES.len(),

@@ -101,8 +101,9 @@ pub mod postgres {
 
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    /// Schemas of earlier runs older than this are dropped when a test process starts.
-    const STALE_SECS: u64 = 6 * 3600;
+    /// Schemas of earlier runs older than this are dropped when a test process starts (a run
+    /// of the whole suite takes minutes; each schema holds a whole shop's tables).
+    const STALE_SECS: u64 = 3600;
 
     fn now_secs() -> u64 {
         SystemTime::now()

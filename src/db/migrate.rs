@@ -50,10 +50,21 @@ fn run_with(conn: &mut Connection, runner: refinery::Runner) -> Result<Migration
     // refinery opens its transactions with `Connection::transaction`; make those IMMEDIATE so
     // a migration never upgrades a read lock while a server writes to the same file.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
-    let runner = runner.set_grouped(true).set_abort_divergent(true);
-    let result = runner.run(conn);
+    let result = apply(conn, runner);
     conn.set_transaction_behavior(TransactionBehavior::Deferred);
-    let report = result.map_err(|e| DbError::Migration(e.to_string()))?;
+    result
+}
+
+/// Applies `runner`'s pending migrations in one transaction (either dialect) and reports what
+/// it did and where the schema stands.
+pub(super) fn apply<C: refinery::Migrate>(
+    conn: &mut C,
+    runner: refinery::Runner,
+) -> Result<MigrationStatus, DbError> {
+    let runner = runner.set_grouped(true).set_abort_divergent(true);
+    let report = runner
+        .run(conn)
+        .map_err(|e| DbError::Migration(with_sources(&e)))?;
     let applied = report
         .applied_migrations()
         .iter()
@@ -64,12 +75,24 @@ fn run_with(conn: &mut Connection, runner: refinery::Runner) -> Result<Migration
         .collect();
     let current_version = runner
         .get_last_applied_migration(conn)
-        .map_err(|e| DbError::Migration(e.to_string()))?
+        .map_err(|e| DbError::Migration(with_sources(&e)))?
         .map(|m| i64::from(m.version()));
     Ok(MigrationStatus {
         applied,
         current_version,
     })
+}
+
+/// An error and its causes on one line (refinery's own message leaves the database's out).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
-use super::migrate::{AppliedMigration, MigrationStatus};
+use super::migrate::MigrationStatus;
 use super::{Conn, DbError, DbOptions, Dialect, Row, Value};
 
 mod embedded {
@@ -219,28 +219,7 @@ pub(super) fn migrate(url: &str) -> Result<MigrationStatus, DbError> {
 }
 
 fn run_migrations(client: &mut Client) -> Result<MigrationStatus, DbError> {
-    let runner = embedded::migrations::runner()
-        .set_grouped(true)
-        .set_abort_divergent(true);
-    let report = runner
-        .run(client)
-        .map_err(|e| DbError::Migration(with_sources(&e)))?;
-    let applied = report
-        .applied_migrations()
-        .iter()
-        .map(|m| AppliedMigration {
-            version: i64::from(m.version()),
-            name: m.name().to_owned(),
-        })
-        .collect();
-    let current_version = runner
-        .get_last_applied_migration(client)
-        .map_err(|e| DbError::Migration(e.to_string()))?
-        .map(|m| i64::from(m.version()));
-    Ok(MigrationStatus {
-        applied,
-        current_version,
-    })
+    super::migrate::apply(client, embedded::migrations::runner())
 }
 
 /// Versions of the embedded PostgreSQL migrations, in order.
@@ -250,18 +229,6 @@ pub(super) fn embedded_versions() -> Vec<i64> {
         .iter()
         .map(|m| i64::from(m.version()))
         .collect()
-}
-
-/// An error and its causes on one line (refinery's own message leaves the database's out).
-fn with_sources(e: &dyn StdError) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 pub(super) fn map_err(e: postgres::Error) -> DbError {

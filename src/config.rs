@@ -62,6 +62,45 @@ pub struct Config {
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
     pub sentry: SentryConfig,
+    /// `central` (the marketplace), `hub` (a delivery hub's own instance that syncs with the
+    /// centre, see docs/HUBS.md), or empty: `hub` when the data directory was joined with
+    /// `markethub hub join`, otherwise `central`.
+    pub mode: String,
+    /// On a hub instance: the hub it serves (empty: the one it joined as).
+    pub hub_id: String,
+    /// On a hub instance: the central instance it syncs with.
+    pub upstream: UpstreamConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// The centre's base URL, e.g. `https://market.example.com` (empty: the one joined with).
+    pub url: String,
+    /// The hub's sync token from `POST /admin/hubs/{id}/sync-token` (empty: the one joined with).
+    pub token: String,
+    /// Pause between sync rounds while the link works.
+    pub sync_interval_ms: u64,
+    /// Longest pause between attempts while the centre cannot be reached (doubling from the
+    /// interval).
+    pub max_backoff_ms: u64,
+    /// Changes per push or pull request.
+    pub batch_size: u32,
+    /// Per-request timeout towards the centre.
+    pub timeout_secs: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            url: String::new(),
+            token: String::new(),
+            sync_interval_ms: 15_000,
+            max_backoff_ms: 300_000,
+            batch_size: 200,
+            timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -316,6 +355,9 @@ impl Default for Config {
             backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
             sentry: SentryConfig::default(),
+            mode: String::new(),
+            hub_id: String::new(),
+            upstream: UpstreamConfig::default(),
         }
     }
 }
@@ -522,6 +564,28 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
+        }
+        if !matches!(self.mode.as_str(), "" | "central" | "hub") {
+            problems.push(format!(
+                "mode: {:?} is not \"central\" or \"hub\" (or empty: decided by the data directory)",
+                self.mode
+            ));
+        }
+        let up = &self.upstream.url;
+        if !(up.is_empty() || up.starts_with("http://") || up.starts_with("https://")) {
+            problems.push("upstream.url: must start with http:// or https://".into());
+        }
+        if self.upstream.sync_interval_ms < 100 {
+            problems.push("upstream.sync_interval_ms: must be at least 100".into());
+        }
+        if self.upstream.max_backoff_ms < self.upstream.sync_interval_ms {
+            problems.push("upstream.max_backoff_ms: must not be below sync_interval_ms".into());
+        }
+        if !(1..=1000).contains(&self.upstream.batch_size) {
+            problems.push("upstream.batch_size: must be between 1 and 1000".into());
+        }
+        if self.upstream.timeout_secs == 0 {
+            problems.push("upstream.timeout_secs: must be at least 1".into());
         }
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -872,6 +936,7 @@ impl Config {
         c.cloudinary.api_secret = mask(&c.cloudinary.api_secret);
         c.payments.callback_secret = mask(&c.payments.callback_secret);
         c.metrics.token = mask(&c.metrics.token);
+        c.upstream.token = mask(&c.upstream.token);
         // The DSN's key is its user part.
         if let Some((scheme, rest)) = c.sentry.dsn.split_once("://")
             && let Some((_, host)) = rest.rsplit_once('@')

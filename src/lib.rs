@@ -27,6 +27,7 @@ pub mod refunds;
 pub mod reviews;
 pub mod server;
 pub mod state;
+pub mod sync;
 pub mod text;
 
 use axum::Router;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reviews::routes::router())
         .merge(analytics::routes::router())
         .merge(backups::routes::router())
+        .merge(sync::routes::router())
         .route("/openapi.json", axum::routing::get(http::openapi::serve));
     let router = Router::new()
         .nest("/api/v1", api)

@@ -94,6 +94,11 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// A delivery hub's own instance (see docs/HUBS.md).
+    Hub {
+        #[command(subcommand)]
+        action: HubAction,
+    },
     /// Print the OpenAPI 3.1 document of this server's HTTP API (what
     /// `GET /api/v1/openapi.json` serves; `docs/openapi.json` is a copy).
     Openapi,
@@ -101,6 +106,20 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum HubAction {
+    /// Make this data directory a hub instance of the central marketplace and pull what the
+    /// hub needs (its orders, staff and riders); then start it with `markethub`.
+    Join {
+        /// The centre's base URL, e.g. https://market.example.com
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// The hub's sync token (an admin issues it: POST /admin/hubs/{id}/sync-token).
+        #[arg(long)]
+        token: String,
     },
 }
 
@@ -129,6 +148,9 @@ fn main() -> ExitCode {
             let _reporting = markethub::logging::init(&config);
             match command {
                 Command::Migrate => migrate(&config),
+                Command::Hub {
+                    action: HubAction::Join { upstream, token },
+                } => hub_join(&config, &upstream, &token),
                 Command::Backup { out } => backup(&config, out.as_deref()),
                 Command::Restore { file } => restore(&config, &file),
                 Command::MigrateData { from, to, replace } => {
@@ -192,6 +214,44 @@ fn serve(config: Config) -> ExitCode {
             tracing::error!(error = %e, "markethub could not start");
             fail(&e)
         }
+    }
+}
+
+fn hub_join(config: &Config, upstream: &str, token: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("starting the runtime: {e}")),
+    };
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+        return fail(&format!("creating {}: {e}", config.data_dir.display()));
+    }
+    // Not while a server uses the directory.
+    let _lock = match markethub::server::DataDirLock::acquire(&config.data_dir) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let result = runtime.block_on(async {
+        let opts = config.db_options();
+        let (db, _) = tokio::task::spawn_blocking(move || Db::open(&opts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let summary = markethub::sync::client::join(&db, config, upstream, token).await;
+        let _ = db.close().await;
+        summary
+    });
+    match result {
+        Ok(s) => {
+            println!(
+                "joined hub {} ({}): {} orders, {} staff, {} riders. Start it with `markethub`.",
+                s.hub_name, s.hub_id, s.orders, s.staff, s.riders
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
 }
 

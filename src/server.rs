@@ -112,10 +112,19 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     for m in &status.applied {
         tracing::info!(version = m.version, name = %m.name, "applied migration");
     }
+    let sync_config = config.clone();
+    let role = db
+        .write(move |c| Ok::<_, DbError>(crate::sync::resolve_role(c, &sync_config)))
+        .await?
+        .map_err(ServerError::Startup)?;
+    if let crate::sync::Role::Hub(id) = &role {
+        tracing::info!(hub_id = %id.hub_id, upstream = %id.upstream_url, "running as a hub instance");
+    }
     let listen = config.listen.clone();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let state =
+    let mut state =
         AppState::new(config, db, &secret, &callback_secret).map_err(ServerError::Startup)?;
+    state.sync = crate::sync::client::SyncHandle::new(role);
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| ServerError::Io(format!("binding {listen}"), e))?;

@@ -15,6 +15,8 @@ use crate::db::Db;
 use crate::http::rate_limit::RateLimits;
 use crate::mail::MailSignal;
 use crate::payments::gateway::MpesaGateway;
+use crate::sync::Role;
+use crate::sync::client::SyncHandle;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -37,6 +39,8 @@ pub struct AppState {
     pub listing_cache: Arc<ListingCache>,
     /// Held while a backup is being taken: one at a time.
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Central or hub instance, and the hub's sync round (see `sync`).
+    pub sync: Arc<SyncHandle>,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
             callback_secret: callback_secret.into(),
             shutdown: CancellationToken::new(),
             backup_lock: Arc::default(),
+            sync: SyncHandle::new(Role::Central),
             listing_cache: Arc::new(ListingCache::new(config.catalog.listing_cache_entries)),
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),

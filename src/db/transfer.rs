@@ -10,8 +10,9 @@
 //! same transaction.
 //!
 //! Derived tables are not copied: the full-text index, the live-product counters and the
-//! catalog generation are rebuilt by the target's triggers as rows arrive; job leases and the
-//! migration history belong to the target.
+//! catalog generation are rebuilt by the target's triggers as rows arrive; job leases, the
+//! migration history and the hub sync positions (`sync_node`, `sync_outbox`, tokens, peers)
+//! belong to the target.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -24,6 +25,12 @@ const NOT_COPIED: &[&str] = &[
     "product_live_counts",
     "catalog_generation",
     "job_leases",
+    // Per instance, or positions in this database's own change log: after moving, issue new
+    // hub sync tokens and let the hubs join again (their unsent changes are kept).
+    "sync_node",
+    "sync_outbox",
+    "hub_sync_tokens",
+    "sync_peers",
 ];
 /// Rows per INSERT statement (Postgres allows 65 535 parameters per statement).
 const ROWS_PER_INSERT: usize = 500;
@@ -122,7 +129,7 @@ fn copy_all(s: &dyn Conn, t: &dyn Conn, replace: bool) -> Result<Vec<TableReport
         let names: Vec<String> = tables.iter().map(|tb| ident(&tb.name)).collect();
         t.execute(
             &format!(
-                "TRUNCATE {}, product_live_counts RESTART IDENTITY",
+                "TRUNCATE {}, product_live_counts, sync_outbox, hub_sync_tokens, sync_peers RESTART IDENTITY",
                 names.join(", ")
             ),
             params![],

@@ -170,6 +170,7 @@ async fn create_partner(
     JsonBody(body): JsonBody<DeliveryPartnerBody>,
 ) -> Result<(StatusCode, Json<DeliveryPartner>), AppError> {
     let input = validate_partner(body, true)?;
+    let hub_instance = state.sync.role.is_hub();
     let partner = state
         .db
         .write(move |c| {
@@ -190,9 +191,13 @@ async fn create_partner(
                 updated_at: now,
             };
             store::insert_partner(c, &p)?;
+            if hub_instance {
+                crate::sync::mirror::log_partner(c, &p.id)?;
+            }
             Ok(p)
         })
         .await?;
+    state.sync.wake();
     Ok((StatusCode::CREATED, Json(partner)))
 }
 
@@ -223,6 +228,7 @@ async fn update_partner(
     if !ids::is_valid(&id) {
         return Err(not_found());
     }
+    let hub_instance = state.sync.role.is_hub();
     let partner = state
         .db
         .write(move |c| {
@@ -242,9 +248,13 @@ async fn update_partner(
             }
             p.is_active = input.is_active.unwrap_or(p.is_active);
             store::update_partner(c, &p, now_ms())?;
+            if hub_instance {
+                crate::sync::mirror::log_partner(c, &id)?;
+            }
             store::find_partner(c, &id)?.ok_or_else(not_found)
         })
         .await?;
+    state.sync.wake();
     Ok(Json(partner))
 }
 
@@ -463,6 +473,7 @@ async fn move_parcel(
         .delivery_partner_id
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty());
+    let hub_instance = state.sync.role.is_hub();
     let parcel = state
         .db
         .write(move |c| {
@@ -470,9 +481,19 @@ async fn move_parcel(
             let mover = Mover {
                 actor_id: Some(&u.id),
                 actor: Actor::HubStaff,
-                notify_customer: true,
+                // A hub instance mails nobody: the centre mails the customer when the change
+                // reaches it.
+                notify_customer: !hub_instance,
+                early_receive: hub_instance,
             };
+            let early = hub_instance && to == SubStatus::AtHub && sub.status.is_cancellable();
+            let note = note.or_else(|| {
+                early.then(|| "received before the merchant's shipment reached this hub".to_owned())
+            });
             orders::transition(c, &sub, to, partner.as_deref(), note.as_deref(), &mover)?;
+            if hub_instance {
+                crate::sync::mirror::log_progress(c, &sub.id)?;
+            }
             parcels(c, &[sub.id])?
                 .into_iter()
                 .next()
@@ -480,5 +501,6 @@ async fn move_parcel(
         })
         .await?;
     state.mail.wake();
+    state.sync.wake();
     Ok(Json(parcel))
 }

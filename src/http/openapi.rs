@@ -76,6 +76,7 @@ the `Error` envelope and a stable `error.code`.",
         (name = "orders", description = "Checkout and orders, split per merchant"),
         (name = "payments", description = "M-Pesa STK push and cash on delivery"),
         (name = "delivery", description = "Hubs, hub staff, riders and parcels"),
+        (name = "sync", description = "Hub instances syncing with the centre: tokens, pull, push, status, conflicts"),
         (name = "reviews", description = "Product reviews and merchant replies"),
         (name = "refunds", description = "Refund requests and decisions"),
         (name = "admin", description = "Users, mail log and other administration"),
@@ -108,6 +109,7 @@ fn api_v1() -> utoipa::openapi::OpenApi {
         reviews::routes::Doc::openapi(),
         analytics::routes::Doc::openapi(),
         backups::routes::Doc::openapi(),
+        crate::sync::routes::Doc::openapi(),
         Doc::openapi(),
     ];
     let mut api = utoipa::openapi::OpenApi::default();

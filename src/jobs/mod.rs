@@ -1,7 +1,8 @@
 //! Background jobs that run beside the HTTP server until shutdown: the mail sender, M-Pesa
 //! reconciliation (stale pushes queried, failed payments' orders released), and
 //! housekeeping (forgetting idle rate-limit keys, purging expired tokens and sessions, and
-//! delivered mail older than 90 days), and the daily backup (`backups::run_schedule`).
+//! delivered mail older than 90 days), the daily backup (`backups::run_schedule`), and on a
+//! hub instance the sync with the centre (`sync::client::run_job`).
 //!
 //! With several instances on one PostgreSQL database, reconciliation and housekeeping run
 //! on the instance that holds their lease (`lease.rs`); the mail sender may run everywhere,
@@ -32,7 +33,7 @@ const PURGE_EVERY_TICKS: u32 = 60;
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
     let instance = uuid::Uuid::now_v7().to_string();
     let reconcile_every = Duration::from_secs(state.config.payments.reconcile_interval_secs);
-    vec![
+    let mut jobs = vec![
         tokio::spawn(sender::run(
             state.db.clone(),
             state.config.mail.clone(),
@@ -50,7 +51,21 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
             ),
             shutdown.clone(),
         )),
-        tokio::spawn(crate::payments::mpesa::run(
+        tokio::spawn(crate::backups::run_schedule(
+            state.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::sync::client::run_job(
+            state.db.clone(),
+            state.sync.clone(),
+            state.config.upstream.clone(),
+            shutdown.clone(),
+        )),
+    ];
+    // A hub's payments are the centre's (mirrored): releasing orders here would cancel
+    // parcels behind the centre's back.
+    if !state.sync.role.is_hub() {
+        jobs.push(tokio::spawn(crate::payments::mpesa::run(
             state.clone(),
             lease::Lease::new(
                 state.db.clone(),
@@ -60,12 +75,9 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
                 (reconcile_every * 3).max(Duration::from_secs(600)),
             ),
             shutdown.clone(),
-        )),
-        tokio::spawn(crate::backups::run_schedule(
-            state.clone(),
-            shutdown.clone(),
-        )),
-    ]
+        )));
+    }
+    jobs
 }
 
 async fn housekeeping(state: AppState, lease: lease::Lease, shutdown: CancellationToken) {

@@ -185,6 +185,7 @@ async fn move_status(
                 actor_id: Some(&m.id),
                 actor: Actor::Merchant,
                 notify_customer: true,
+                early_receive: false,
             };
             service::transition(c, &sub, to, None, note.as_deref(), &mover)?;
             store::load_sub_orders(c, &[sub.id])?

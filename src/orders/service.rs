@@ -265,6 +265,10 @@ pub struct Mover<'a> {
     pub actor_id: Option<&'a str>,
     pub actor: Actor,
     pub notify_customer: bool,
+    /// On a hub instance: staff may receive a parcel (`at_hub`) before the merchant's
+    /// "shipped" has reached the hub, from any state the order could still be cancelled in
+    /// (the centre's merge settles it, see `sync::merge`).
+    pub early_receive: bool,
 }
 
 fn illegal(from: SubStatus, to: SubStatus, allowed: Vec<SubStatus>) -> AppError {
@@ -297,9 +301,15 @@ pub fn transition(
     note: Option<&str>,
     mover: &Mover<'_>,
 ) -> Result<(), AppError> {
-    sub.status
-        .check(to, mover.actor)
-        .map_err(|allowed| illegal(sub.status, to, allowed))?;
+    let early = mover.early_receive
+        && mover.actor == Actor::HubStaff
+        && to == SubStatus::AtHub
+        && sub.status.is_cancellable();
+    if !early {
+        sub.status
+            .check(to, mover.actor)
+            .map_err(|allowed| illegal(sub.status, to, allowed))?;
+    }
     if partner.is_some() && !matches!(to, SubStatus::AtHub | SubStatus::OutForDelivery) {
         return Err(AppError::invalid_field(
             "delivery_partner_id",
@@ -421,6 +431,7 @@ pub fn cancel_order(
         actor_id: Some(customer_id),
         actor: Actor::Customer,
         notify_customer: false,
+        early_receive: false,
     };
     for sub in &live {
         transition(

@@ -498,6 +498,7 @@ fn release(c: &dyn Conn, order_id: &str) -> Result<(), AppError> {
         actor_id: None,
         actor: Actor::System,
         notify_customer: false,
+        early_receive: false,
     };
     for sub in order_store::sub_rows_of_order(c, order_id)? {
         if sub.status.is_cancellable() {

@@ -201,6 +201,7 @@ async fn confirm_cod(
         }
     };
     e.finish()?;
+    let hub_instance = state.sync.role.is_hub();
     let not_found = || AppError::not_found("order");
     let view = state
         .db
@@ -256,9 +257,13 @@ async fn confirm_cod(
             let now = now_ms();
             orders::record_cash(c, &order_id, amount, &u.id, now)?;
             service::recompute(c, &order_id, now)?;
+            if hub_instance {
+                crate::sync::mirror::log_cash(c, &order_id)?;
+            }
             service::load(c, &order_id)
         })
         .await?;
+    state.sync.wake();
     Ok(Json(CodConfirmed {
         order_id: view.id,
         order_status: view.status,

@@ -19,6 +19,7 @@ mod crash;
 mod daraja;
 mod demo;
 mod hub_delivery;
+mod hub_sync;
 mod hubs;
 mod images;
 mod instances;

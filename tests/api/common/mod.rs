@@ -212,6 +212,27 @@ impl TestServer {
         drop(dir);
     }
 
+    /// Stops the server like [`TestServer::stop`] but keeps its data directory and config, to
+    /// start it again later with [`TestServer::start_in`] (on a new port).
+    pub async fn stop_keeping_data(self) -> (TempDir, Config) {
+        let TestServer {
+            server,
+            dir,
+            config,
+            ..
+        } = self;
+        server.shutdown();
+        server.wait().await;
+        (dir, config)
+    }
+
+    /// Stops the server and starts it again on the same data directory and config. The port
+    /// changes (the config listens on port 0); sessions stay valid (same database and secret).
+    pub async fn restart(self) -> TestServer {
+        let (dir, config) = self.stop_keeping_data().await;
+        TestServer::start_in(dir, config).await
+    }
+
     /// The running server's shared state (to build the router in-process).
     pub fn state(&self) -> &markethub::state::AppState {
         &self.server.state

@@ -1,0 +1,464 @@
+//! The hub's side of the wire: the HTTP client towards the centre, one sync round (push the
+//! local log, then pull the centre's), the background job that repeats it with backoff, and
+//! `markethub hub join`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+use crate::config::{Config, UpstreamConfig};
+use crate::db::{Db, DbError};
+use crate::http::AppError;
+
+use super::records::{PullPage, PushAck, PushBatch, PushEntry};
+use super::{HubIdentity, Role, mirror, store};
+
+/// Why a round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the centre cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the centre refused the request ({0}): {1}")]
+    Refused(u16, String),
+    #[error("{}", .0.message)]
+    Local(AppError),
+    #[error("{0}")]
+    Join(String),
+}
+
+impl From<AppError> for SyncError {
+    fn from(e: AppError) -> Self {
+        SyncError::Local(e)
+    }
+}
+
+impl From<DbError> for SyncError {
+    fn from(e: DbError) -> Self {
+        SyncError::Local(e.into())
+    }
+}
+
+/// The blocking HTTP client for one upstream.
+#[derive(Clone)]
+pub struct Upstream {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+enum PushReply {
+    Ack(PushAck),
+    /// The centre misses changes after this position (e.g. it was restored from a backup).
+    Gap(i64),
+}
+
+impl Upstream {
+    pub fn new(url: &str, token: &str, timeout_secs: u64) -> Upstream {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(timeout_secs)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Upstream {
+            agent,
+            base: format!("{}/api/v1", url.trim_end_matches('/')),
+            token: token.to_owned(),
+        }
+    }
+
+    fn read(resp: ureq::http::Response<ureq::Body>) -> Result<(u16, Value), SyncError> {
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    fn refused(status: u16, body: &Value) -> SyncError {
+        let message = body["error"]["message"]
+            .as_str()
+            .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+        SyncError::Refused(status, message)
+    }
+
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        let resp = self
+            .agent
+            .get(&format!(
+                "{}/sync/pull?after={after}&limit={limit}",
+                self.base
+            ))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        let (status, body) = Self::read(resp)?;
+        if status != 200 {
+            return Err(Self::refused(status, &body));
+        }
+        serde_json::from_value(body)
+            .map_err(|e| SyncError::Refused(status, format!("unexpected pull answer: {e}")))
+    }
+
+    fn push(&self, batch: &PushBatch) -> Result<PushReply, SyncError> {
+        let resp = self
+            .agent
+            .post(&format!("{}/sync/push", self.base))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send_json(batch)
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        let (status, body) = Self::read(resp)?;
+        match status {
+            200 => serde_json::from_value(body)
+                .map(PushReply::Ack)
+                .map_err(|e| SyncError::Refused(status, format!("unexpected push answer: {e}"))),
+            409 if body["error"]["code"] == "sync_gap" => {
+                body["error"]["details"]["expected_after"]
+                    .as_i64()
+                    .map(PushReply::Gap)
+                    .ok_or_else(|| Self::refused(status, &body))
+            }
+            _ => Err(Self::refused(status, &body)),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SyncError::Local(AppError::internal(e)))?
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    /// Local changes sent.
+    pub pushed: i64,
+    pub push_batches: i64,
+    /// Sent changes that changed something at the centre (0 on a replay).
+    pub remote_changed: i64,
+    /// Centre changes received.
+    pub pulled: i64,
+    pub pull_batches: i64,
+    /// Received changes that changed something here (0 on a replay).
+    pub local_changed: i64,
+    /// Conflicts recorded by this round, on either side.
+    pub new_conflicts: i64,
+}
+
+/// Sends the local log from the last acknowledged change (or from the start) in batches.
+async fn push_all(
+    db: &Db,
+    up: &Upstream,
+    node_id: &str,
+    batch_size: u32,
+    from_start: bool,
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let acked = db
+        .read(|c| Ok::<_, DbError>(store::node(c)?.map_or(0, |n| n.pushed_upto)))
+        .await?;
+    let mut after = if from_start { 0 } else { acked };
+    let mut gaps = 0;
+    loop {
+        let limit = i64::from(batch_size);
+        let rows = db.read(move |c| store::log_after(c, after, limit)).await?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(());
+        };
+        let entries = rows
+            .into_iter()
+            .map(|(seq, kind, payload)| {
+                let data = serde_json::from_str(&payload).map_err(|e| {
+                    SyncError::Local(AppError::internal(format!("sync log entry {seq}: {e}")))
+                })?;
+                Ok(PushEntry { seq, kind, data })
+            })
+            .collect::<Result<Vec<_>, SyncError>>()?;
+        let batch = PushBatch {
+            node_id: node_id.to_owned(),
+            entries,
+        };
+        let sent = batch.entries.len() as i64;
+        let client = up.clone();
+        match blocking(move || client.push(&batch)).await? {
+            PushReply::Ack(ack) => {
+                report.pushed += sent;
+                report.push_batches += 1;
+                report.remote_changed += ack.applied + ack.conflicts;
+                report.new_conflicts += ack.conflicts;
+                let upto = ack.acked_upto.min(last);
+                db.write(move |c| {
+                    let cur = store::node(c)?.map_or(0, |n| n.pushed_upto);
+                    store::set_pushed(c, cur.max(upto))
+                })
+                .await?;
+                after = last;
+            }
+            PushReply::Gap(expected) => {
+                gaps += 1;
+                if gaps > 3 || expected >= after {
+                    return Err(SyncError::Refused(
+                        409,
+                        format!("the centre keeps asking for changes after {expected}"),
+                    ));
+                }
+                tracing::warn!(
+                    expected,
+                    "the centre misses earlier changes; resending them"
+                );
+                db.write(move |c| store::set_pushed(c, expected)).await?;
+                after = expected;
+            }
+        }
+    }
+}
+
+/// Pulls the centre's changes from the cursor (or from the start) and applies each batch in
+/// one transaction with the new cursor.
+async fn pull_all(
+    db: &Db,
+    up: &Upstream,
+    hub_id: &str,
+    batch_size: u32,
+    from_start: bool,
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let cursor = db
+        .read(|c| Ok::<_, DbError>(store::node(c)?.map_or(0, |n| n.pulled_upto)))
+        .await?;
+    let mut after = if from_start { 0 } else { cursor };
+    loop {
+        let client = up.clone();
+        let page = blocking(move || client.pull(after, batch_size)).await?;
+        if page.hub_id != hub_id {
+            return Err(SyncError::Refused(
+                200,
+                format!("the token belongs to hub {}, not {hub_id}", page.hub_id),
+            ));
+        }
+        report.pulled += page.entries.len() as i64;
+        report.pull_batches += 1;
+        let hub = hub_id.to_owned();
+        let (next, more, node) = (page.next_after, page.more, page.node_id.clone());
+        let applied = db
+            .write(move |c| {
+                let applied = mirror::apply_pull(c, &hub, &page.entries)?;
+                let cur = store::node(c)?.map_or(0, |n| n.pulled_upto);
+                store::set_pulled(c, cur.max(next), &node)?;
+                Ok::<_, AppError>(applied)
+            })
+            .await?;
+        report.local_changed += applied.changed;
+        report.new_conflicts += applied.conflicts;
+        if !more || next <= after {
+            return Ok(());
+        }
+        after = next;
+    }
+}
+
+/// One round: push, then pull (so the centre's answer already reflects the hub's changes).
+pub async fn round(
+    db: &Db,
+    id: &HubIdentity,
+    cfg: &UpstreamConfig,
+    from_start: bool,
+) -> Result<Report, SyncError> {
+    let up = Upstream::new(&id.upstream_url, &id.upstream_token, cfg.timeout_secs);
+    let mut report = Report::default();
+    push_all(
+        db,
+        &up,
+        &id.node_id,
+        cfg.batch_size,
+        from_start,
+        &mut report,
+    )
+    .await?;
+    pull_all(db, &up, &id.hub_id, cfg.batch_size, from_start, &mut report).await?;
+    Ok(report)
+}
+
+/// The instance's sync role, the lock that keeps rounds from overlapping, and the bell that
+/// starts a round early.
+pub struct SyncHandle {
+    pub role: Role,
+    lock: Mutex<()>,
+    wake: Notify,
+}
+
+impl SyncHandle {
+    pub fn new(role: Role) -> Arc<SyncHandle> {
+        Arc::new(SyncHandle {
+            role,
+            lock: Mutex::new(()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Asks the background job for a round now (after a local change).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs one round now and records its outcome; `None` on a central instance.
+    pub async fn run(
+        &self,
+        db: &Db,
+        cfg: &UpstreamConfig,
+        from_start: bool,
+    ) -> Option<Result<Report, SyncError>> {
+        let Role::Hub(id) = &self.role else {
+            return None;
+        };
+        let _one_at_a_time = self.lock.lock().await;
+        let result = round(db, id, cfg, from_start).await;
+        let error = result.as_ref().err().map(ToString::to_string);
+        let recorded = db
+            .write(move |c| store::record_round(c, now_ms(), error.as_deref()))
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "recording the sync round");
+        }
+        Some(result)
+    }
+}
+
+/// Repeats rounds every `sync_interval_ms`; after a failure waits twice as long each time, up
+/// to `max_backoff_ms`. A local change or `POST /hub/sync/run` starts a round early.
+pub async fn run_job(
+    db: Db,
+    handle: Arc<SyncHandle>,
+    cfg: UpstreamConfig,
+    shutdown: CancellationToken,
+) {
+    if !handle.role.is_hub() {
+        return;
+    }
+    let interval = Duration::from_millis(cfg.sync_interval_ms);
+    let max = Duration::from_millis(cfg.max_backoff_ms);
+    let mut delay = Duration::ZERO;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+            () = handle.wake.notified() => {}
+        }
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = handle.run(&db, &cfg, false) => r,
+        };
+        match outcome {
+            Some(Ok(r)) => {
+                if failing || r.local_changed + r.remote_changed > 0 {
+                    tracing::info!(
+                        pushed = r.pushed,
+                        pulled = r.pulled,
+                        local_changed = r.local_changed,
+                        remote_changed = r.remote_changed,
+                        conflicts = r.new_conflicts,
+                        "hub sync round done"
+                    );
+                }
+                failing = false;
+                delay = interval;
+            }
+            Some(Err(e)) => {
+                delay = if failing {
+                    (delay * 2).min(max)
+                } else {
+                    interval
+                };
+                failing = true;
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "hub sync round failed");
+            }
+            None => break,
+        }
+    }
+}
+
+/// What `hub join` fetched.
+pub struct JoinSummary {
+    pub hub_id: String,
+    pub hub_name: String,
+    pub orders: i64,
+    pub staff: i64,
+    pub riders: i64,
+}
+
+/// `markethub hub join`: makes this data directory a hub instance of the centre at `url` and
+/// pulls everything the hub needs.
+pub async fn join(db: &Db, config: &Config, url: &str, token: &str) -> Result<JoinSummary, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("--upstream must start with http:// or https://".into());
+    }
+    let up = Upstream::new(url, token, config.upstream.timeout_secs);
+    let first = blocking(move || up.pull(0, 1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let hub_id = first.hub_id.clone();
+    let (u, t, h) = (url.to_owned(), token.to_owned(), hub_id.clone());
+    db.write(move |c| {
+        match store::node(c)? {
+            Some(n) if n.mode == "hub" && n.hub_id.as_deref() != Some(h.as_str()) => {
+                return Err(SyncError::Join(format!(
+                    "this data directory already serves hub {}; use a fresh one for hub {h}",
+                    n.hub_id.unwrap_or_default()
+                )));
+            }
+            Some(n) if n.mode == "central" => {
+                let orders: i64 = c.query_scalar("SELECT COUNT(*) FROM orders", &[])?;
+                if orders > 0 {
+                    return Err(SyncError::Join(
+                        "this data directory holds a marketplace of its own; join with a fresh data directory"
+                            .into(),
+                    ));
+                }
+                c.execute("DELETE FROM sync_node", &[])?;
+            }
+            _ => {}
+        }
+        store::join_as_hub(c, &h, &u, &t)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut report = Report::default();
+    let up = Upstream::new(url, token, config.upstream.timeout_secs);
+    pull_all(
+        db,
+        &up,
+        &hub_id,
+        config.upstream.batch_size,
+        false,
+        &mut report,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let h = hub_id.clone();
+    db.read(move |c| {
+        let count = |sql: &str| c.query_scalar::<i64>(sql, &[h.as_str().into()]);
+        Ok::<_, DbError>(JoinSummary {
+            hub_name: crate::delivery::store::find_hub(c, &h)?
+                .map(|x| x.name)
+                .unwrap_or_default(),
+            orders: count("SELECT COUNT(*) FROM orders WHERE hub_id = $1")?,
+            staff: count("SELECT COUNT(*) FROM hub_staff WHERE hub_id = $1")?,
+            riders: count("SELECT COUNT(*) FROM delivery_partners WHERE hub_id = $1")?,
+            hub_id: h,
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())
+}

@@ -412,11 +412,10 @@ pub fn push(c: &dyn Conn, hub_id: &str, batch: &PushBatch) -> Result<PushAck, Ap
             ));
         }
         prev = e.seq;
-        let key = format!("push:{}:{}", batch.node_id, e.seq);
         let outcome = match e.kind.as_str() {
-            "progress" => apply_progress(c, hub_id, &key, &parse(e.seq, &e.data)?, e.seq)?,
-            "cash" => apply_cash(c, hub_id, &key, &parse(e.seq, &e.data)?)?,
-            "partner" => apply_partner(c, hub_id, &key, &parse(e.seq, &e.data)?, e.seq)?,
+            "progress" => apply_progress(c, hub_id, &parse(e.seq, &e.data)?, e.seq)?,
+            "cash" => apply_cash(c, hub_id, &parse(e.seq, &e.data)?)?,
+            "partner" => apply_partner(c, hub_id, &parse(e.seq, &e.data)?, e.seq)?,
             other => return Err(bad_entry(e.seq, format!("unknown kind {other:?}"))),
         };
         match outcome {
@@ -433,7 +432,6 @@ pub fn push(c: &dyn Conn, hub_id: &str, batch: &PushBatch) -> Result<PushAck, Ap
 fn apply_progress(
     c: &dyn Conn,
     hub_id: &str,
-    key: &str,
     rec: &ProgressRec,
     seq: i64,
 ) -> Result<Outcome, AppError> {
@@ -461,13 +459,33 @@ fn apply_progress(
                 "a history entry does not belong to this parcel",
             ));
         }
+        // Entries the centre already has come back unchanged; a new one can only be the
+        // hub staff's own (a hub cannot write history in a merchant's or an admin's name).
+        let known: i64 = c.query_scalar(
+            "SELECT COUNT(*) FROM sub_order_events WHERE id = $1",
+            params![e.id.as_str()],
+        )?;
+        if known == 0
+            && (e.actor_role != "hub_staff"
+                || e.note.as_deref().is_some_and(|n| n.chars().count() > 500))
+        {
+            return Err(bad_entry(
+                seq,
+                "a new history entry must be written by hub staff, with a note of at most 500 characters",
+            ));
+        }
     }
     let added = apply::put_events(c, &rec.events)? > 0;
     let merged = merge::merge_status(sub.status, reported);
     if merged == StatusMerge::Conflict {
         let new = store::record_conflict(
             c,
-            key,
+            &format!(
+                "push:status:{}:{}:{}",
+                sub.id,
+                sub.status.as_str(),
+                reported.as_str()
+            ),
             hub_id,
             "status",
             &sub.id,
@@ -532,7 +550,7 @@ fn notify(
     Ok(())
 }
 
-fn apply_cash(c: &dyn Conn, hub_id: &str, key: &str, rec: &CashRec) -> Result<Outcome, AppError> {
+fn apply_cash(c: &dyn Conn, hub_id: &str, rec: &CashRec) -> Result<Outcome, AppError> {
     let head = order_store::order_head(c, &rec.order_id)?
         .filter(|h| h.hub_id == hub_id)
         .ok_or_else(|| outside_hub("this order"))?;
@@ -560,7 +578,12 @@ fn apply_cash(c: &dyn Conn, hub_id: &str, key: &str, rec: &CashRec) -> Result<Ou
         CashMerge::Conflict => {
             let new = store::record_conflict(
                 c,
-                key,
+                &format!(
+                    "push:cash:{}:{}:{}",
+                    rec.order_id,
+                    head.payment_status.as_str(),
+                    rec.collected_cents
+                ),
                 hub_id,
                 "cash",
                 &rec.order_id,
@@ -606,7 +629,6 @@ fn apply_cash(c: &dyn Conn, hub_id: &str, key: &str, rec: &CashRec) -> Result<Ou
 fn apply_partner(
     c: &dyn Conn,
     hub_id: &str,
-    key: &str,
     rec: &PartnerRec,
     seq: i64,
 ) -> Result<Outcome, AppError> {
@@ -630,7 +652,7 @@ fn apply_partner(
         Err(phone) => {
             let new = store::record_conflict(
                 c,
-                key,
+                &format!("push:partner:{}:{phone}", rec.id),
                 hub_id,
                 "partner",
                 &rec.id,

@@ -6,6 +6,9 @@
 //! sides. A replay of the whole log from the start changes nothing. The link runs through a
 //! test proxy so it can be cut and pointed at the centre's new port after a restart.
 //!
+//! With `TEST_POSTGRES_URL` set the centre runs on PostgreSQL (its change log is kept by the
+//! PostgreSQL triggers) while the hub keeps its own SQLite file, as a real hub would.
+//!
 //! The sync API itself is fenced: a hub token reads only its own hub's data, works nowhere
 //! but `/sync/*`, cannot push changes to another hub's parcels, and dies when re-issued;
 //! user tokens are refused on `/sync/*`.
@@ -365,9 +368,6 @@ async fn centre_conflicts(centre: &TestServer, admin: &Session) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hub_works_offline_and_converges_with_the_centre() {
-    if crate::common::sqlite_only("hub sync runs a hub process on its own SQLite file") {
-        return;
-    }
     let centre = TestServer::start().await;
     let m = Market::new(&centre).await;
     let token = sync_token(&centre, &m.admin, &m.hub).await;
@@ -757,9 +757,6 @@ async fn pull(centre: &TestServer, token: &str) -> Resp {
 
 #[tokio::test]
 async fn a_hub_token_reaches_only_its_own_hub_through_the_sync_api() {
-    if crate::common::sqlite_only("hub sync runs a hub process on its own SQLite file") {
-        return;
-    }
     let centre = TestServer::start().await;
     let m = Market::new(&centre).await;
     let ours = m.order(&centre, "cod").await;

@@ -4,8 +4,12 @@
 // steps valid for its status: receive, hand to a rider, delivered, returned, confirm COD cash.
 // After a step the card is redrawn in place (so the next step is one tap away) and the tab
 // counts follow.
+// On a hub's own instance (hub mode, offline-capable) a line under the heading says how sync
+// with the centre goes, and an extra "Expected" tab lists parcels the merchant has not marked
+// shipped yet: offline, a parcel can be at the door before its "shipped" reaches the hub, so
+// staff may receive it from there.
 
-import { api, badge, day, el, empty, errorBox, field, loading, money, pager, qs, submitting, toast, words } from "../lib.js";
+import { api, badge, date, day, el, empty, errorBox, field, loading, money, pager, qs, submitting, toast, words } from "../lib.js";
 
 const TABS = [
   ["shipped_to_hub", "Arriving"],
@@ -14,12 +18,34 @@ const TABS = [
   ["delivered", "Delivered"],
   ["returned", "Returned"],
 ];
+/** Hub mode only, before the others: parcels the merchant is still preparing. */
+const EXPECTED = ["processing", "Expected"];
+/** The tabs of this instance: the centre refuses receiving an unshipped parcel, so no "Expected" there. */
+const tabsFor = (hubMode) => (hubMode ? [EXPECTED, ...TABS] : TABS);
+/** Tabs with work waiting, in the order one is opened by default ("Expected" is a heads-up, not work). */
+const WORK = ["shipped_to_hub", "at_hub", "out_for_delivery"];
+/** Statuses before "shipped" a hub instance may receive a parcel from. */
+const UNSHIPPED = new Set(["pending", "confirmed", "processing"]);
 const PER_PAGE = 24;
 
 /** The last 8 characters of an id, the part that differs between records. */
 const short = (id) => String(id || "").slice(-8).toUpperCase();
 
 const isToday = (iso) => new Date(iso).toDateString() === new Date().toDateString();
+
+/** "just now", "5 min ago", "3 h ago", else the date: how fresh the sync state is. */
+function ago(iso) {
+  if (!iso) return "never";
+  const s = (Date.now() - new Date(iso).getTime()) / 1000;
+  if (isNaN(s)) return iso;
+  if (s < 60) return "just now"; // also a clock slightly ahead of this tablet's
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return date(iso);
+}
+
+/** "1 change", "3 changes". */
+const count = (n, one, many = one + "s") => `${n} ${n === 1 ? one : many}`;
 
 /** "1,234.50" (main unit) → 123450 cents; null when it is not an amount. */
 function toCents(text) {
@@ -41,34 +67,95 @@ async function countOf(status) {
   }
 }
 
+/**
+ * The sync state under the heading, or null when there is nothing to say (the centre without
+ * conflicts, or the state could not be loaded: the parcels matter more).
+ */
+function syncBox(sync, ctx) {
+  if (!sync) return null;
+  const hubMode = sync.mode === "hub";
+  if (!hubMode && !(sync.conflicts > 0)) return null;
+  const conflicts = sync.conflicts > 0 ? count(sync.conflicts, "conflict") : null;
+  let line;
+  if (!hubMode) {
+    line = el("p", { class: "notice sync-line", "data-test": "sync-line", role: "status" },
+      `${count(sync.conflicts, "sync conflict")} at this hub — an admin resolves them`);
+  } else if (sync.last_error) {
+    // The reason (network, refused token…) in small print: staff need only know work is safe.
+    const since = sync.last_success_at ? `since ${date(sync.last_success_at)}` : "(never reached yet)";
+    line = el("p", { class: "warn sync-line", "data-test": "sync-line", role: "status" },
+      el("strong", {}, `Offline: cannot reach the centre ${since}`),
+      ` — your work is saved here and will be sent when the link is back · ${count(sync.pending_changes, "change")} waiting`,
+      conflicts ? ` · ${conflicts}` : null,
+      el("br"), el("small", {}, `Last error: ${sync.last_error}`));
+  } else {
+    const synced = sync.last_success_at ? `Synced with the centre ${ago(sync.last_success_at)}` : "Not synced with the centre yet";
+    line = el("p", { class: "notice sync-line", "data-test": "sync-line", role: "status" },
+      [synced,
+        sync.pending_changes > 0 ? `${count(sync.pending_changes, "change")} waiting to be sent` : null,
+        conflicts].filter(Boolean).join(" · "));
+  }
+  let slot = null;
+  let now = null;
+  if (hubMode) {
+    slot = el("div", { class: "slot", "aria-live": "polite" });
+    now = el("button", { type: "button", "data-test": "sync-now" }, "Sync now");
+    now.addEventListener("click", () => submitting(now, slot, async () => {
+      try {
+        const r = await api("POST", "/hub/sync/run", {});
+        toast(`Synced: ${count(r.pushed, "change")} sent, ${count(r.pulled, "change")} received` +
+          (r.new_conflicts > 0 ? `, ${count(r.new_conflicts, "new conflict")}` : ""));
+        ctx.reload();
+      } catch (err) {
+        if (err.status !== 502) throw err;
+        slot.replaceChildren(errorBox(err),
+          el("p", {}, "Still offline. Keep working: everything is saved here and sent once the centre answers."));
+      }
+    }));
+  }
+  const recent = sync.recent_conflicts || [];
+  const list = sync.conflicts > 0 && recent.length ? el("details", { "data-test": "sync-conflicts" },
+    el("summary", {}, sync.conflicts > recent.length ? `The ${recent.length} newest conflicts` : "Conflicts"),
+    el("ul", {}, recent.map((c) => el("li", {}, `${ago(c.created_at)} · ${c.summary}`)))) : null;
+  return el("section", { class: "sync", "aria-label": "Sync with the centre" }, line, now, slot, list);
+}
+
 export default async function render(root, ctx) {
   const page = Math.max(1, parseInt(ctx.query.page, 10) || 1);
-  const asked = TABS.some(([s]) => s === ctx.query.status) ? ctx.query.status : null;
 
-  // Counts, riders and hub names load together; none of them blocks the parcels if it fails.
-  const [counts, riders, hubs] = await Promise.all([
+  // Counts, riders, hub names and the sync state load together; none of them blocks the
+  // parcels if it fails. The "Expected" count is asked only once the instance is known a hub.
+  const syncing = api("GET", "/hub/sync/status").catch(() => null);
+  const [counts, riders, hubs, sync, expected] = await Promise.all([
     Promise.all(TABS.map(([s]) => countOf(s))).then((n) => Object.fromEntries(TABS.map(([s], i) => [s, n[i]]))),
     api("GET", "/hub/delivery-partners").then((r) => ({ items: r.items }), (err) => ({ items: [], err })),
     api("GET", "/hubs").then((r) => r.items, () => []),
+    syncing,
+    syncing.then((s) => (s?.mode === "hub" ? countOf(EXPECTED[0]) : null)),
   ]);
+  const hubMode = sync?.mode === "hub";
+  const tabs = tabsFor(hubMode);
+  if (hubMode) counts[EXPECTED[0]] = expected;
+  const asked = tabs.some(([s]) => s === ctx.query.status) ? ctx.query.status : null;
   // Without a chosen tab, open the first one with work waiting in it.
-  const status = asked || (TABS.slice(0, 3).find(([s]) => counts[s] > 0) || TABS[0])[0];
+  const status = asked || WORK.find((s) => counts[s] > 0) || WORK[0];
   const activeRiders = riders.items.filter((r) => r.is_active);
 
   const heading = el("h1", {}, "Parcels");
-  const tabButtons = TABS.map(([s, label]) => el("button", {
+  const tabButtons = tabs.map(([s, label]) => el("button", {
     type: "button",
     "data-test": `tab-${s}`,
     "aria-pressed": s === status ? "true" : "false",
     onclick: () => ctx.go("#/hub" + qs({ status: s })),
   }, label));
-  const drawTabs = () => TABS.forEach(([s, label], i) => {
+  const drawTabs = () => tabs.forEach(([s, label], i) => {
     tabButtons[i].textContent = counts[s] === null ? label : `${label} (${counts[s]})`;
   });
   drawTabs();
   const list = el("section", { "aria-label": "Parcels" }, loading("Loading parcels…"));
   root.replaceChildren(...[
     heading,
+    syncBox(sync, ctx),
     el("nav", { class: "hub-tabs", "aria-label": "Parcel status" }, tabButtons,
       el("button", { type: "button", "data-test": "refresh", onclick: () => ctx.reload() }, "↻ Refresh")),
     riders.err ? el("div", {}, el("p", {}, "Riders could not be loaded, so parcels cannot be sent out:"), errorBox(riders.err)) : null,
@@ -81,11 +168,11 @@ export default async function render(root, ctx) {
     list.replaceChildren(errorBox(err), el("button", { type: "button", onclick: () => ctx.reload() }, "Try again"));
     return;
   }
-  const hubId = env.items[0]?.hub_id || riders.items[0]?.hub_id;
+  const hubId = env.items[0]?.hub_id || riders.items[0]?.hub_id || sync?.hub_id;
   const hub = hubs.find((h) => h.id === hubId);
   if (hub) heading.textContent = `Parcels · ${hub.name}`;
 
-  const tabLabel = TABS.find(([s]) => s === status)[1].toLowerCase();
+  const tabLabel = tabs.find(([s]) => s === status)[1].toLowerCase();
   if (env.items.length === 0) {
     list.replaceChildren(empty(`No parcels ${status === "shipped_to_hub" ? "arriving" : tabLabel} right now.`),
       page > 1 ? pager(env, (n) => ctx.go("#/hub" + qs({ status, page: n }))) : "");
@@ -221,6 +308,11 @@ export default async function render(root, ctx) {
     if (p.status === "shipped_to_hub") {
       actions.push(el("div", { class: "actions" },
         actionButton(p, slot, "Receive at hub", "primary", "receive", { status: "at_hub" }, "received at hub")));
+    } else if (hubMode && UNSHIPPED.has(p.status)) {
+      // Offline, the parcel may be here before the merchant's "shipped" is: receive it anyway.
+      actions.push(el("p", {}, el("small", {}, "Not marked shipped by the merchant yet: receive it only once it is here.")),
+        el("div", { class: "actions" },
+          actionButton(p, slot, "Receive at hub", "primary", "receive", { status: "at_hub" }, "received at hub")));
     } else if (p.status === "at_hub") {
       actions.push(...dispatchControls(p, slot));
     } else if (p.status === "out_for_delivery") {

@@ -1,6 +1,8 @@
 // Hubs: `#/hubs` lists every hub (active or not) and adds one; `#/hubs/<id>` edits a hub
 // (name, location, phone, active) and manages its staff: the current members, and assigning
 // a user found by email or name (an active customer, or staff of another hub, who moves).
+// It also sets up the hub's own instance (a sync token to join it with) and lists the sync
+// conflicts found while merging that instance's changes.
 
 import { api, badge, date, el, empty, errorBox, field, loading, submitting, table, toast, words } from "../lib.js";
 
@@ -81,6 +83,7 @@ async function hubPage(root, ctx, id) {
     return;
   }
   const staff = el("div", {}, loading("Loading staff…"));
+  const conflicts = el("div", { "data-test": "sync-conflicts" }, loading("Loading sync conflicts…"));
   const here = new Set(); // user ids of the current staff
   root.replaceChildren(back,
     el("h1", {}, hub.name, " ", badge(hub.is_active ? "active" : "inactive")),
@@ -89,7 +92,9 @@ async function hubPage(root, ctx, id) {
       ctx.reload();
     }),
     el("h2", {}, "Staff"), staff,
-    ...assignForm(hub, (userId) => here.has(userId), () => loadStaff()));
+    ...assignForm(hub, (userId) => here.has(userId), () => loadStaff()),
+    ...instanceSection(hub),
+    el("h2", {}, "Sync conflicts"), conflicts);
 
   async function loadStaff() {
     staff.replaceChildren(loading("Loading staff…"));
@@ -119,7 +124,76 @@ async function hubPage(root, ctx, id) {
     staff.replaceChildren(t, el("p", {}, el("small", {},
       "To take someone off the staff, change their role on the Users page.")));
   }
-  await loadStaff();
+  // Independent of each other: the staff list does not wait for the conflicts.
+  await Promise.all([loadStaff(), loadConflicts(hub, conflicts)]);
+}
+
+/** The hub's sync conflicts, newest first (what was kept here against the other side's claim). */
+async function loadConflicts(hub, into) {
+  let env;
+  try {
+    env = await api("GET", `/admin/sync/conflicts?hub_id=${encodeURIComponent(hub.id)}&per_page=20`);
+  } catch (e) {
+    into.replaceChildren(errorBox(e));
+    return;
+  }
+  if (env.items.length === 0) {
+    into.replaceChildren(empty("No sync conflicts"));
+    return;
+  }
+  const t = table([
+    { label: "When", cell: (c) => date(c.created_at) },
+    { label: "Kind", cell: (c) => words(c.kind) },
+    { label: "Entity", cell: (c) => el("span", { title: c.entity_id }, String(c.entity_id).slice(-8).toUpperCase()) },
+    { label: "Summary", cell: (c) => c.summary },
+    { label: "Kept", cell: (c) => words(c.local) },
+    { label: "Other side", cell: (c) => words(c.remote) },
+  ], env.items, `Sync conflicts of ${hub.name}`);
+  t.querySelectorAll("tbody tr").forEach((tr, i) => {
+    tr.setAttribute("data-test", "conflict-row");
+    tr.setAttribute("data-id", env.items[i].id);
+  });
+  // replaceChildren would write a null as the text "null".
+  into.replaceChildren(t, ...(env.total > env.items.length
+    ? [el("p", {}, el("small", {}, `Showing the ${env.items.length} newest of ${env.total}.`))]
+    : []));
+}
+
+/**
+ * The hub's own instance: issues its sync token and shows it once, with the command that joins
+ * a machine at the hub to this site. Issuing replaces any earlier token, which the API cannot
+ * tell us about, hence the confirmation every time.
+ */
+function instanceSection(hub) {
+  const errors = el("div");
+  const shown = el("div");
+  const issue = el("button", { type: "button", class: "primary", "data-test": "issue-sync-token" }, "Issue sync token");
+  issue.addEventListener("click", () => {
+    if (!window.confirm(`Issue a new sync token for ${hub.name}? If the hub already has one, it stops working: ` +
+      "its instance must then be joined again (or reconfigured) with the new token.")) return;
+    submitting(issue, errors, async () => {
+      const out = await api("POST", `/admin/hubs/${encodeURIComponent(hub.id)}/sync-token`);
+      shown.replaceChildren(tokenBox(out.token));
+      toast(`Sync token issued for ${hub.name}`);
+      shown.querySelector("input")?.focus();
+    });
+  });
+  const card = el("section", { class: "card", "aria-labelledby": "hub-instance" },
+    el("p", {}, "Let this hub run its own MarketHub that keeps working offline: issue a token, then on the hub's machine run ",
+      el("code", {}, "markethub hub join --upstream <this site's URL> --token <token>"), "."),
+    el("div", { class: "row" }, issue), errors, shown);
+  return [el("h2", { id: "hub-instance" }, "Hub instance"), card];
+}
+
+/** The token (shown once) and the join command, read-only and selected on focus for copying. */
+function tokenBox(token) {
+  const copyable = (attrs) => el("input", { type: "text", readonly: true, autocomplete: "off", spellcheck: "false",
+    class: "copy", onfocus: (ev) => ev.target.select(), ...attrs });
+  const command = `markethub hub join --upstream ${location.origin} --token ${token}`;
+  return el("div", { class: "token" },
+    el("p", { class: "warn", role: "status" }, "Copy the token now: it is not shown again."),
+    field("Sync token", copyable({ value: token, "data-test": "sync-token" })),
+    field("On the hub's machine, run", copyable({ value: command, "data-test": "sync-join-command" })));
 }
 
 /** Finds users by email or name and assigns one to the hub. */

@@ -18,6 +18,9 @@ use crate::http::AppError;
 use super::records::{PullPage, PushAck, PushBatch, PushEntry};
 use super::{HubIdentity, Role, mirror, store};
 
+/// Upper bound of a push request's entries, in bytes of JSON.
+const MAX_PUSH_BYTES: usize = 512 * 1024;
+
 /// Why a round stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -171,7 +174,17 @@ async fn push_all(
     let mut gaps = 0;
     loop {
         let limit = i64::from(batch_size);
-        let rows = db.read(move |c| store::log_after(c, after, limit)).await?;
+        let mut rows = db.read(move |c| store::log_after(c, after, limit)).await?;
+        // Stay well inside the centre's request size limit (1 MiB by default).
+        let mut bytes = 0;
+        let fits = rows
+            .iter()
+            .take_while(|r| {
+                bytes += r.2.len() + 64;
+                bytes <= MAX_PUSH_BYTES
+            })
+            .count();
+        rows.truncate(fits.max(1));
         let Some(last) = rows.last().map(|r| r.0) else {
             return Ok(());
         };

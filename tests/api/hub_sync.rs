@@ -905,3 +905,181 @@ async fn a_hub_token_reaches_only_its_own_hub_through_the_sync_api() {
     assert_eq!(pull(&centre, &renewed).await.status, 200);
     assert_eq!(pull(&centre, &other_token).await.status, 200);
 }
+
+async fn push_as(centre: &TestServer, token: &str, node: &str, entries: Value) -> Resp {
+    centre
+        .send(
+            centre
+                .client
+                .post(centre.url("/sync/push"))
+                .json(&json!({"node_id": node, "entries": entries}))
+                .bearer_auth(token),
+        )
+        .await
+}
+
+/// The push side on its own: a batch applied twice changes nothing the second time, a batch
+/// that skips changes is refused with the position to resend from, malformed entries are a
+/// 422 naming the entry, and a rider whose phone clashes at the centre is a recorded conflict
+/// (once, however often it is replayed) rather than a lost change or a failed sync.
+#[tokio::test]
+async fn pushes_are_idempotent_gapless_and_record_conflicts() {
+    let centre = TestServer::start().await;
+    let m = Market::new(&centre).await;
+    let existing = m.rider(&centre).await;
+    let token = sync_token(&centre, &m.admin, &m.hub).await;
+    let node = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5b";
+    let rider = "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b60";
+    let rec = |name: &str, phone: &str, updated: i64| {
+        json!({"id": rider, "hub_id": m.hub, "name": name, "phone": phone, "vehicle": null,
+               "is_active": true, "created_at": 1_790_000_000_000_i64, "updated_at": updated})
+    };
+
+    let first = json!([{"seq": 1, "kind": "partner", "data": rec("Wanjiku Hub", "+254733111222", 1_790_000_000_000)}]);
+    let r = push_as(&centre, &token, node, first.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["acked_upto"].as_i64(), r.body["applied"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let r = push_as(&centre, &token, node, first).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["applied"].as_i64(), r.body["unchanged"].as_i64()),
+        (Some(0), Some(1)),
+        "a replay changes nothing: {:?}",
+        r.body
+    );
+    let listed = items(
+        &centre
+            .get("/hub/delivery-partners", Some(&m.staff.access))
+            .await,
+    );
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // A later edit wins; the older version replayed afterwards does not undo it.
+    let edit = json!([{"seq": 2, "kind": "partner", "data": rec("Wanjiku M.", "+254733111222", 1_790_000_000_500)}]);
+    assert_eq!(
+        push_as(&centre, &token, node, edit).await.body["applied"],
+        1
+    );
+    let stale = json!([{"seq": 1, "kind": "partner", "data": rec("Wanjiku Hub", "+254733111222", 1_790_000_000_000)}]);
+    assert_eq!(
+        push_as(&centre, &token, node, stale).await.body["unchanged"],
+        1
+    );
+    let names: Vec<Value> = items(
+        &centre
+            .get("/hub/delivery-partners", Some(&m.staff.access))
+            .await,
+    )
+    .iter()
+    .map(|p| p["name"].clone())
+    .collect();
+    assert!(names.contains(&json!("Wanjiku M.")), "{names:?}");
+
+    // Changes 3 and 4 never arrived: the centre says where to resume.
+    let gap = json!([{"seq": 5, "kind": "partner", "data": rec("Wanjiku M.", "+254733111222", 1_790_000_000_900)}]);
+    let r = push_as(&centre, &token, node, gap).await;
+    assert_eq!((r.status, r.code()), (409, "sync_gap"), "{:?}", r.body);
+    assert_eq!(r.body["error"]["details"]["expected_after"], 2);
+
+    let r = push_as(
+        &centre,
+        &token,
+        node,
+        json!([{"seq": 3, "kind": "teleport", "data": {}}]),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_entry"), "{:?}", r.body);
+    let r = push_as(&centre, &token, "not-a-node", json!([])).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+
+    // The same phone as a rider the centre already has: a conflict, recorded once.
+    let phone = items(
+        &centre
+            .get("/hub/delivery-partners", Some(&m.staff.access))
+            .await,
+    )
+    .into_iter()
+    .find(|p| p["id"] == existing.as_str())
+    .and_then(|p| p["phone"].as_str().map(str::to_owned))
+    .expect("the existing rider's phone");
+    let clash = json!([{"seq": 3, "kind": "partner", "data": {
+        "id": "0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b61", "hub_id": m.hub, "name": "Second Otieno",
+        "phone": phone, "vehicle": null, "is_active": true,
+        "created_at": 1_790_000_001_000_i64, "updated_at": 1_790_000_001_000_i64}}]);
+    let r = push_as(&centre, &token, node, clash.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["conflicts"].as_i64(), r.body["acked_upto"].as_i64()),
+        (Some(1), Some(3))
+    );
+    let r = push_as(&centre, &token, node, clash).await;
+    assert_eq!(
+        (r.body["conflicts"].as_i64(), r.body["unchanged"].as_i64()),
+        (Some(0), Some(1))
+    );
+    let conflicts = centre_conflicts(&centre, &m.admin).await;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["kind"], "partner");
+    assert_eq!(conflicts[0]["hub_id"], m.hub.as_str());
+
+    // Another hub's token cannot speak for this node.
+    let other = sync_token(&centre, &m.admin, &m.other_hub).await;
+    let r = push_as(&centre, &other, node, json!([])).await;
+    assert_eq!((r.status, r.code()), (403, "outside_hub"), "{:?}", r.body);
+}
+
+/// The command line: hub mode without a join says what to do; a join with a token the centre
+/// does not know fails with the centre's answer and leaves no hub behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_mode_needs_a_join_and_a_valid_token() {
+    let centre = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tokio::task::block_in_place(|| {
+        hub_command(dir.path())
+            .env("MARKETHUB_MODE", "hub")
+            .env("MARKETHUB_LISTEN", "127.0.0.1:0")
+            .output()
+    })
+    .expect("run markethub");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("markethub hub join"), "{stderr}");
+
+    let out = tokio::task::block_in_place(|| {
+        hub_command(dir.path())
+            .args([
+                "hub",
+                "join",
+                "--upstream",
+                &centre.base,
+                "--token",
+                "mhs_not-a-real-token",
+            ])
+            .output()
+    })
+    .expect("run markethub hub join");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("401"),
+        "{stderr}"
+    );
+
+    // Still no hub: serving in hub mode is refused the same way.
+    let out = tokio::task::block_in_place(|| {
+        hub_command(dir.path())
+            .env("MARKETHUB_MODE", "hub")
+            .env("MARKETHUB_LISTEN", "127.0.0.1:0")
+            .output()
+    })
+    .expect("run markethub");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

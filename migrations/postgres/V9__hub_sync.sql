@@ -120,7 +120,7 @@ CREATE TRIGGER sync_partners AFTER INSERT OR UPDATE ON delivery_partners
 CREATE TRIGGER sync_hub_staff AFTER INSERT OR UPDATE OR DELETE ON hub_staff
     FOR EACH ROW EXECUTE FUNCTION sync_track();
 CREATE TRIGGER sync_users
-    AFTER UPDATE OF email, password_hash, full_name, phone, role, is_active ON users
+    AFTER UPDATE OF email, password_hash, full_name, phone, role, is_active, email_verified ON users
     FOR EACH ROW EXECUTE FUNCTION sync_track();
 CREATE TRIGGER sync_hubs AFTER UPDATE ON hubs
     FOR EACH ROW EXECUTE FUNCTION sync_track();

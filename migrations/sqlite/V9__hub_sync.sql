@@ -128,7 +128,7 @@ BEGIN
     INSERT INTO sync_outbox (hub_id, kind, entity_id) VALUES (OLD.hub_id, 'staff', OLD.user_id);
 END;
 CREATE TRIGGER sync_users_update
-AFTER UPDATE OF email, password_hash, full_name, phone, role, is_active ON users
+AFTER UPDATE OF email, password_hash, full_name, phone, role, is_active, email_verified ON users
 BEGIN
     INSERT INTO sync_outbox (hub_id, kind, entity_id)
         SELECT s.hub_id, 'staff', NEW.id FROM hub_staff s

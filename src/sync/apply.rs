@@ -127,20 +127,22 @@ pub fn events_of(c: &dyn Conn, sub_order_id: &str) -> Result<Vec<EventRec>, DbEr
     .collect()
 }
 
-/// Stores a merged status and rider (`delivered_at` set when it first becomes delivered).
+/// Stores a merged status and rider; `delivered_at` is set when it first becomes delivered
+/// (to when the hub delivered it, if known, not when the centre heard of it).
 pub fn set_sub(
     c: &dyn Conn,
     id: &str,
     status: &str,
     rider: Option<&str>,
+    delivered_at: Option<i64>,
     now: i64,
 ) -> Result<(), DbError> {
     c.execute(
         "UPDATE sub_orders SET status = $1, delivery_partner_id = $2, updated_at = $3,
-                delivered_at = CASE WHEN $1 = 'delivered' AND delivered_at IS NULL THEN $3
-                                    ELSE delivered_at END
+                delivered_at = CASE WHEN $1 = 'delivered' AND delivered_at IS NULL
+                                    THEN COALESCE(CAST($5 AS BIGINT), $3) ELSE delivered_at END
          WHERE id = $4",
-        params![status, rider, now, id],
+        params![status, rider, now, id, delivered_at],
     )?;
     Ok(())
 }

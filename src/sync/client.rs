@@ -18,6 +18,11 @@ use crate::http::AppError;
 use super::records::{PullPage, PushAck, PushBatch, PushEntry};
 use super::{HubIdentity, Role, mirror, store};
 
+/// Why a hub cannot keep its data in PostgreSQL.
+pub const HUB_NEEDS_SQLITE: &str = "a hub instance keeps its data in SQLite (its change log must \
+    number changes without gaps, which PostgreSQL sequences do not promise): leave \
+    database.url empty";
+
 /// Upper bound of a push request's entries, in bytes of JSON.
 const MAX_PUSH_BYTES: usize = 512 * 1024;
 
@@ -246,10 +251,17 @@ async fn pull_all(
     from_start: bool,
     report: &mut Report,
 ) -> Result<(), SyncError> {
-    let cursor = db
-        .read(|c| Ok::<_, DbError>(store::node(c)?.map_or(0, |n| n.pulled_upto)))
+    let (cursor, known_centre) = db
+        .read(|c| {
+            Ok::<_, DbError>(
+                store::node(c)?.map_or((0, None), |n| (n.pulled_upto, n.upstream_node_id)),
+            )
+        })
         .await?;
     let mut after = if from_start { 0 } else { cursor };
+    // Set when the centre's log is not the one the cursor counts in (restored from an older
+    // backup, or a new database): then everything is pulled again and the cursor follows.
+    let mut rewound = false;
     loop {
         let client = up.clone();
         let page = blocking(move || client.pull(after, batch_size)).await?;
@@ -259,6 +271,17 @@ async fn pull_all(
                 format!("the token belongs to hub {}, not {hub_id}", page.hub_id),
             ));
         }
+        let other_log = known_centre.as_deref().is_some_and(|n| n != page.node_id);
+        if !rewound && after > 0 && (page.head < after || other_log) {
+            tracing::warn!(
+                cursor = after,
+                centre_head = page.head,
+                "the centre's change log is not the one this hub followed; pulling everything again"
+            );
+            rewound = true;
+            after = 0;
+            continue;
+        }
         report.pulled += page.entries.len() as i64;
         report.pull_batches += 1;
         let hub = hub_id.to_owned();
@@ -267,7 +290,7 @@ async fn pull_all(
             .write(move |c| {
                 let applied = mirror::apply_pull(c, &hub, &page.entries)?;
                 let cur = store::node(c)?.map_or(0, |n| n.pulled_upto);
-                store::set_pulled(c, cur.max(next), &node)?;
+                store::set_pulled(c, if rewound { next } else { cur.max(next) }, &node)?;
                 Ok::<_, AppError>(applied)
             })
             .await?;
@@ -416,6 +439,9 @@ pub async fn join(db: &Db, config: &Config, url: &str, token: &str) -> Result<Jo
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err("--upstream must start with http:// or https://".into());
     }
+    if db.dialect() != crate::db::Dialect::Sqlite {
+        return Err(HUB_NEEDS_SQLITE.into());
+    }
     let up = Upstream::new(url, token, config.upstream.timeout_secs);
     let first = blocking(move || up.pull(0, 1))
         .await
@@ -430,17 +456,21 @@ pub async fn join(db: &Db, config: &Config, url: &str, token: &str) -> Result<Jo
                     n.hub_id.unwrap_or_default()
                 )));
             }
-            Some(n) if n.mode == "central" => {
-                let orders: i64 = c.query_scalar("SELECT COUNT(*) FROM orders", &[])?;
-                if orders > 0 {
+            Some(n) if n.mode == "hub" => {}
+            other => {
+                // Accounts or orders of its own would mix with the hub's copy (and a local
+                // admin could act behind the centre's back).
+                let users: i64 = c.query_scalar("SELECT COUNT(*) FROM users", &[])?;
+                if users > 0 {
                     return Err(SyncError::Join(
                         "this data directory holds a marketplace of its own; join with a fresh data directory"
                             .into(),
                     ));
                 }
-                c.execute("DELETE FROM sync_node", &[])?;
+                if other.is_some() {
+                    c.execute("DELETE FROM sync_node", &[])?;
+                }
             }
-            _ => {}
         }
         store::join_as_hub(c, &h, &u, &t)?;
         Ok(())

@@ -34,7 +34,7 @@ fn log<T: Serialize>(c: &dyn Conn, kind: &str, entity_id: &str, rec: &T) -> Resu
 /// Logs a parcel's progress after a hub staff member moved it.
 pub fn log_progress(c: &dyn Conn, sub_order_id: &str) -> Result<(), DbError> {
     let Some(r) = c.query_opt(
-        "SELECT status, delivery_partner_id FROM sub_orders WHERE id = $1",
+        "SELECT status, delivery_partner_id, delivered_at FROM sub_orders WHERE id = $1",
         params![sub_order_id],
     )?
     else {
@@ -44,6 +44,7 @@ pub fn log_progress(c: &dyn Conn, sub_order_id: &str) -> Result<(), DbError> {
         sub_order_id: sub_order_id.to_owned(),
         status: r.get(0)?,
         delivery_partner_id: r.get(1)?,
+        delivered_at: r.get(2)?,
         events: apply::events_of(c, sub_order_id)?,
     };
     log(c, "progress", sub_order_id, &rec)
@@ -109,7 +110,17 @@ fn bad(kind: &str, e: impl std::fmt::Display) -> AppError {
 /// Applies one pulled batch (the caller commits it with the new cursor).
 pub fn apply_pull(c: &dyn Conn, hub_id: &str, entries: &[PullEntry]) -> Result<Applied, AppError> {
     let mut applied = Applied::default();
-    for e in entries {
+    // Parents first: staff, riders and orders refer to the hub (an entity is sent at its
+    // last position in the batch, so a hub edited after its staff were logged comes later).
+    let rank = |kind: &str| match kind {
+        "hub" => 0,
+        "staff" => 1,
+        "partner" => 2,
+        _ => 3,
+    };
+    let mut ordered: Vec<&PullEntry> = entries.iter().collect();
+    ordered.sort_by_key(|e| rank(&e.kind));
+    for e in ordered {
         if e.data.is_null() {
             continue;
         }
@@ -197,6 +208,12 @@ fn put_staff(c: &dyn Conn, hub_id: &str, s: &StaffRec) -> Result<Outcome, DbErro
         .unwrap_or(false);
     let mut changed = false;
     if !same {
+        // The centre owns accounts: a local account still holding this address (someone who
+        // left the hub and whose later changes no longer reach it) gives it up.
+        c.execute(
+            "UPDATE users SET email = id || '@stand-in.invalid' WHERE email = $1 AND id <> $2",
+            params![u.email.as_str(), u.id.as_str()],
+        )?;
         c.execute(
             "INSERT INTO users (id, email, password_hash, full_name, phone, role, is_active,
                                 email_verified, created_at, updated_at)
@@ -245,16 +262,42 @@ fn put_staff(c: &dyn Conn, hub_id: &str, s: &StaffRec) -> Result<Outcome, DbErro
     })
 }
 
-/// A rider from the centre: the last change wins, but a local change not yet sent stays (it
-/// reaches the centre with the next push and comes back from there).
+/// A rider from the centre: the last change wins (`updated_at`), on both sides, so a local
+/// change not sent yet survives when it is the newer one and yields when it is not.
 fn put_rider(c: &dyn Conn, hub_id: &str, p: &PartnerRec) -> Result<Outcome, DbError> {
-    if p.hub_id != hub_id || store::unsent_change_to(c, &p.id)? {
+    if p.hub_id != hub_id {
         return Ok(Outcome::Unchanged);
     }
     Ok(match apply::put_partner(c, p)? {
         Ok(true) => Outcome::Changed,
-        // A phone clash here can only be with a local rider not yet sent: the centre decides.
-        Ok(false) | Err(_) => Outcome::Unchanged,
+        Ok(false) => Outcome::Unchanged,
+        Err(phone) => {
+            // The centre's rider has a number a local rider holds (two riders swapped numbers
+            // there, or the hub's rider was refused there as a conflict): the centre decides.
+            // A local rider with a change not sent yet keeps it until the centre has answered.
+            let holder: Option<String> = c
+                .query_opt(
+                    "SELECT id FROM delivery_partners WHERE hub_id = $1 AND phone = $2 AND id <> $3",
+                    params![hub_id, phone.as_str(), p.id.as_str()],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
+            match holder {
+                Some(h) if !store::unsent_change_to(c, &h)? => {
+                    // Parked without touching `updated_at`, so its own record from the centre
+                    // (if it has one) still replaces it.
+                    c.execute(
+                        "UPDATE delivery_partners SET phone = 'parked:' || id, is_active = 0 WHERE id = $1",
+                        params![h.as_str()],
+                    )?;
+                    match apply::put_partner(c, p)? {
+                        Ok(true) => Outcome::Changed,
+                        _ => Outcome::Unchanged,
+                    }
+                }
+                _ => Outcome::Unchanged,
+            }
+        }
     })
 }
 
@@ -404,7 +447,10 @@ fn put_payment(
         return Ok(false);
     }
     let local_cash = status == PaymentStatus::Paid.as_str() && collected.is_some();
-    if local_cash && p.status == PaymentStatus::Pending.as_str() {
+    if local_cash
+        && p.status == PaymentStatus::Pending.as_str()
+        && store::unsent_change_to(c, &o.id)?
+    {
         return Ok(false);
     }
     let mut conflict = false;
@@ -510,12 +556,24 @@ fn put_sub(
                 )?;
             }
             let status = merge::settled(merged);
-            // The hub owns rider assignment: the centre's rider only fills an empty slot.
+            // The centre has applied every report the hub sent (it owns nothing the hub did
+            // not tell it, except an admin's step there), so its rider is the merged one; a
+            // report not sent yet keeps the hub's rider until the centre has it.
             let before = rider.clone();
-            let rider = rider.or(remote_rider);
+            let rider = if store::unsent_change_to(c, &s.id)? {
+                rider.or(remote_rider)
+            } else {
+                remote_rider.or(rider)
+            };
             if status != local || rider != before {
-                apply::set_sub(c, &s.id, status.as_str(), rider.as_deref(), now_ms())?;
+                apply::set_sub(c, &s.id, status.as_str(), rider.as_deref(), None, now_ms())?;
                 *changed = true;
+            }
+            if s.delivered_at.is_some() && status == remote {
+                *changed |= c.execute(
+                    "UPDATE sub_orders SET delivered_at = CAST($1 AS BIGINT) WHERE id = $2 AND delivered_at IS DISTINCT FROM CAST($1 AS BIGINT)",
+                    params![s.delivered_at, s.id.as_str()],
+                )? > 0;
             }
         }
     }

@@ -101,6 +101,9 @@ pub fn resolve_role(c: &dyn Conn, config: &Config) -> Result<Role, String> {
         ),
         hub_id,
     };
+    if c.dialect() != crate::db::Dialect::Sqlite {
+        return Err(client::HUB_NEEDS_SQLITE.into());
+    }
     if identity.node_id.is_empty() {
         return Err(
             "mode = \"hub\", but this data directory has not joined a hub: run \

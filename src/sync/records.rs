@@ -156,6 +156,9 @@ pub struct ProgressRec {
     pub sub_order_id: String,
     pub status: String,
     pub delivery_partner_id: Option<String>,
+    /// When the hub delivered it (set once delivered).
+    #[serde(default)]
+    pub delivered_at: Option<i64>,
     #[serde(default)]
     pub events: Vec<EventRec>,
 }
@@ -199,6 +202,10 @@ pub struct PullPage {
     pub next_after: i64,
     /// True when more entries are waiting.
     pub more: bool,
+    /// The centre's newest log position: a cursor beyond it means the centre's log was
+    /// rewound (restored from a backup), and the hub pulls again from the start.
+    #[serde(default)]
+    pub head: i64,
 }
 
 /// One change of a hub's log.

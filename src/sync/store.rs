@@ -60,13 +60,14 @@ pub fn init_node(c: &dyn Conn, mode: &str) -> Result<(), DbError> {
 }
 
 /// Makes this database a hub node of `hub_id` syncing with `url` (the node id is kept when it
-/// already was one, so its logged changes keep their identity). A new upstream or token
-/// re-pulls everything from the start; unsent local changes stay.
+/// already was one, so its logged changes keep their identity). Both cursors are kept: a
+/// re-join with a new token continues where the hub was (and receives the snapshot logged
+/// with the token); a centre whose log is not the one followed is detected at the next pull.
 pub fn join_as_hub(c: &dyn Conn, hub_id: &str, url: &str, token: &str) -> Result<(), DbError> {
     init_node(c, "hub")?;
     c.execute(
         "UPDATE sync_node SET mode = 'hub', hub_id = $1, upstream_url = $2, upstream_token = $3,
-                pulled_upto = 0, last_error = NULL WHERE id = 1",
+                last_error = NULL WHERE id = 1",
         params![hub_id, url, token],
     )?;
     Ok(())

@@ -3,7 +3,8 @@
 //! rider hired, cash collected — and once the link is back both sides converge: the same
 //! parcels with the same statuses, riders, payments and history, nothing duplicated, and a
 //! cancellation on the centre against the hub's progress recorded as a conflict on both
-//! sides. A replay of the whole log from the start changes nothing. The link runs through a
+//! sides. The hub process is killed and restarted while offline, and loses nothing. A replay
+//! of the whole log from the start changes nothing. The link runs through a
 //! test proxy so it can be cut and pointed at the centre's new port after a restart.
 //!
 //! With `TEST_POSTGRES_URL` set the centre runs on PostgreSQL (its change log is kept by the
@@ -556,6 +557,34 @@ async fn hub_works_offline_and_converges_with_the_centre() {
             .await;
     }
 
+    // The hub machine loses power: the process is killed, nothing is flushed on purpose.
+    // Everything the staff did is still there after the restart, waiting to be sent.
+    let pending_before =
+        hub.get("/hub/sync/status", &staff.access).await.body["pending_changes"].clone();
+    hub_process.signal("-KILL");
+    let _ = tokio::task::block_in_place(|| hub_process.wait_exit());
+    let (restarted, hub) = tokio::task::block_in_place(|| {
+        let p = Process::spawn(hub_server_command(hub_dir.path()));
+        let addr = p.address();
+        (p, Remote::new(&addr))
+    });
+    hub_process = restarted;
+    let s = hub.get("/hub/sync/status", &staff.access).await;
+    assert_eq!(
+        s.status, 200,
+        "the session survives the restart: {:?}",
+        s.body
+    );
+    assert_eq!(s.body["pending_changes"], pending_before, "{:?}", s.body);
+    let after_crash = facts(&items(&hub.get(PARCELS, &staff.access).await));
+    for sub in &subs1 {
+        assert_eq!(
+            after_crash[sub]["status"], "delivered",
+            "{:?}",
+            after_crash[sub]
+        );
+    }
+
     // The centre comes back on another port; the link stays down while the centre changes.
     let centre = TestServer::start_in(centre_dir, centre_config).await;
     link.retarget(&authority(&centre));
@@ -1024,6 +1053,45 @@ async fn pushes_are_idempotent_gapless_and_record_conflicts() {
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0]["kind"], "partner");
     assert_eq!(conflicts[0]["hub_id"], m.hub.as_str());
+
+    // A parcel shipped to the hub: the hub's report moves it, but history it claims in a
+    // merchant's name is not stored, and cash for the wrong amount is a conflict, not a payment.
+    let order = m.order(&centre, "cod").await;
+    let sub = Market::sub_of(&order, &m.merchant_a);
+    m.ship(&centre, &m.merchant_a, &sub).await;
+    let event = |id: &str, role: &str, to: &str| {
+        json!({"id": id, "sub_order_id": sub, "from_status": "shipped_to_hub", "to_status": to,
+               "actor_id": m.staff.user_id, "actor_role": role, "note": null,
+               "created_at": 1_790_000_002_000_i64})
+    };
+    let progress = json!([{"seq": 4, "kind": "progress", "data": {
+        "sub_order_id": sub, "status": "at_hub", "delivery_partner_id": null,
+        "events": [event("0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b70", "hub_staff", "at_hub"),
+                   event("0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b71", "merchant", "cancelled")]}}]);
+    let r = push_as(&centre, &token, node, progress).await;
+    assert_eq!(r.body["applied"], 1, "{:?}", r.body);
+    let parcel = centre
+        .get(&format!("/hub/orders/{sub}"), Some(&m.staff.access))
+        .await;
+    assert_eq!(parcel.body["status"], "at_hub", "{:?}", parcel.body);
+    let history = parcel.body["history"].to_string();
+    assert!(
+        !history.contains("cancelled"),
+        "a spoofed entry was stored: {history}"
+    );
+    let cash = json!([{"seq": 5, "kind": "cash", "data": {
+        "order_id": order["id"], "collected_cents": 1, "confirmed_by": m.staff.user_id,
+        "paid_at": 1_790_000_003_000_i64}}]);
+    let r = push_as(&centre, &token, node, cash).await;
+    assert_eq!(r.body["conflicts"], 1, "{:?}", r.body);
+    let pay = centre
+        .get(
+            &format!("/payments/{}", order["id"].as_str().unwrap_or("")),
+            Some(&m.customer.access),
+        )
+        .await;
+    assert_eq!(pay.body["payment"]["status"], "pending", "{:?}", pay.body);
+    assert_eq!(centre_conflicts(&centre, &m.admin).await.len(), 2);
 
     // Another hub's token cannot speak for this node.
     let other = sync_token(&centre, &m.admin, &m.other_hub).await;

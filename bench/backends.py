@@ -60,6 +60,17 @@ def serve(binary, data_dir, db_url):
     raise SystemExit("server did not start")
 
 
+def seed_demo(binary, work, products):
+    """The demo shop the spot checks drive (100 merchants, 300 customers, 5 000 orders)."""
+    data = work / "data"
+    subprocess.run(
+        [binary, "demo", "--products", str(products), "--merchants", "100",
+         "--customers", "300", "--orders", "5000"],
+        cwd=work, env={"PATH": os.environ["PATH"], "MARKETHUB_DATA_DIR": str(data)},
+        check=True, capture_output=True)
+    return data
+
+
 def lua_list(items):
     return "{" + ",".join(json.dumps(i) for i in items) + "}"
 
@@ -149,12 +160,7 @@ def main():
     ap.add_argument("--products", type=int, default=20000)
     a = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="mh-backends-"))
-    data = work / "data"
-    subprocess.run(
-        [a.binary, "demo", "--products", str(a.products), "--merchants", "100",
-         "--customers", "300", "--orders", "5000"],
-        cwd=work, env={"PATH": os.environ["PATH"], "MARKETHUB_DATA_DIR": str(data)},
-        check=True, capture_output=True)
+    data = seed_demo(a.binary, work, a.products)
     db = f"markethub_bench_{random.randrange(1 << 30)}"
     subprocess.run(["psql", a.pg + "/postgres", "-qc",
                     f"CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'"],

@@ -39,12 +39,7 @@ def main():
     ap.add_argument("--products", type=int, default=20000)
     a = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="mh-hubsync-"))
-    data = work / "data"
-    subprocess.run(
-        [a.binary, "demo", "--products", str(a.products), "--merchants", "100",
-         "--customers", "300", "--orders", "5000"],
-        cwd=work, env={"PATH": os.environ["PATH"], "MARKETHUB_DATA_DIR": str(data)},
-        check=True, capture_output=True)
+    data = b.seed_demo(a.binary, work, a.products)
     proc, base = b.serve(a.binary, data, None)
     try:
         data_file = work / "data.lua"

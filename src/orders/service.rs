@@ -354,9 +354,15 @@ pub fn transition(
         now,
     )?;
     recompute(c, &sub.order_id, now)?;
-    if mover.notify_customer
-        && let Some(customer) = users::find_user(c, &sub.customer_id)?
-    {
+    if mover.notify_customer {
+        notify_status(c, sub, to, now)?;
+    }
+    Ok(())
+}
+
+/// Queues the mail telling the customer that a parcel of their order is now `to`.
+pub fn notify_status(c: &dyn Conn, sub: &SubRow, to: SubStatus, now: i64) -> Result<(), DbError> {
+    if let Some(customer) = users::find_user(c, &sub.customer_id)? {
         let business = merchants::find_merchant(c, &sub.merchant_id)?
             .map_or_else(|| "a seller".to_owned(), |m| m.business_name);
         let m = templates::order_status(
@@ -369,6 +375,38 @@ pub fn transition(
         mail::enqueue(c, &m, now)?;
     }
     Ok(())
+}
+
+/// Why cash collected on delivery cannot be recorded for an order (yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CashProblem {
+    /// A live parcel has not gone out for delivery: it is in this status.
+    NotOut(SubStatus),
+    /// The cash must equal what the live parcels are worth.
+    WrongAmount { due: i64 },
+}
+
+/// The rules for recording cash on delivery, wherever it was confirmed (the hub's own
+/// instance included): every live parcel out for delivery or delivered, the amount exactly
+/// what is due.
+pub fn cash_problem(
+    c: &dyn Conn,
+    order_id: &str,
+    amount: i64,
+) -> Result<Option<CashProblem>, DbError> {
+    let early = store::sub_rows_of_order(c, order_id)?
+        .into_iter()
+        .find(|s| {
+            !matches!(
+                s.status,
+                SubStatus::OutForDelivery | SubStatus::Delivered | SubStatus::Cancelled
+            )
+        });
+    if let Some(s) = early {
+        return Ok(Some(CashProblem::NotOut(s.status)));
+    }
+    let due = store::amount_due(c, order_id)?;
+    Ok((amount != due).then_some(CashProblem::WrongAmount { due }))
 }
 
 /// Re-derives and stores the master status; a fully cancelled order's open (pending or

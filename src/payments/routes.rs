@@ -16,9 +16,9 @@ use crate::delivery::store as delivery;
 use crate::http::{AppError, AuthUser, CustomerUser, FieldErrors, HubStaffUser, JsonBody, RawBody};
 use crate::ids;
 use crate::money;
-use crate::orders::service;
+use crate::orders::service::{self, CashProblem};
 use crate::orders::store as orders;
-use crate::orders::{OrderStatus, PaymentMethod, PaymentStatus, PaymentView, SubStatus};
+use crate::orders::{OrderStatus, PaymentMethod, PaymentStatus, PaymentView};
 use crate::payments::mpesa;
 use crate::state::AppState;
 
@@ -231,28 +231,24 @@ async fn confirm_cod(
                     ));
                 }
             }
-            let subs = orders::sub_rows_of_order(c, &order_id)?;
-            if let Some(early) = subs.iter().find(|s| {
-                !matches!(
-                    s.status,
-                    SubStatus::OutForDelivery | SubStatus::Delivered | SubStatus::Cancelled
-                )
-            }) {
-                return Err(AppError::conflict(
-                    "not_out_for_delivery",
-                    format!("a parcel of this order is still {}", early.status.as_str()),
-                ));
-            }
-            let due = orders::amount_due(c, &order_id)?;
-            if amount != due {
-                return Err(AppError::invalid_field(
-                    "amount_cents",
-                    format!(
-                        "must equal the amount due, {}",
-                        money::format(due, &head.currency)
-                    ),
-                )
-                .with_details(json!({ "amount_due_cents": due })));
+            match service::cash_problem(c, &order_id, amount)? {
+                Some(CashProblem::NotOut(status)) => {
+                    return Err(AppError::conflict(
+                        "not_out_for_delivery",
+                        format!("a parcel of this order is still {}", status.as_str()),
+                    ));
+                }
+                Some(CashProblem::WrongAmount { due }) => {
+                    return Err(AppError::invalid_field(
+                        "amount_cents",
+                        format!(
+                            "must equal the amount due, {}",
+                            money::format(due, &head.currency)
+                        ),
+                    )
+                    .with_details(json!({ "amount_due_cents": due })));
+                }
+                None => {}
             }
             let now = now_ms();
             orders::record_cash(c, &order_id, amount, &u.id, now)?;

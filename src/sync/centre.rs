@@ -12,8 +12,7 @@ use crate::db::{Conn, DbError, Value as SqlValue, placeholders};
 use crate::delivery::store as delivery;
 use crate::http::AppError;
 use crate::ids;
-use crate::mail::{self, templates};
-use crate::orders::service as orders;
+use crate::orders::service::{self as orders, CashProblem};
 use crate::orders::store as order_store;
 use crate::orders::{PaymentMethod, SubStatus};
 use crate::params;
@@ -98,16 +97,7 @@ pub fn pull(
             "partner" => to_value(
                 delivery::find_partner(c, id)?
                     .filter(|p| p.hub_id == hub_id)
-                    .map(|p| PartnerRec {
-                        id: p.id,
-                        hub_id: p.hub_id,
-                        name: p.name,
-                        phone: p.phone,
-                        vehicle: p.vehicle,
-                        is_active: p.is_active,
-                        created_at: p.created_at,
-                        updated_at: p.updated_at,
-                    }),
+                    .map(|p| PartnerRec::from(p)),
             ),
             "order" => to_value(order_snap(c, id, hub_id)?),
             _ => Value::Null,
@@ -136,15 +126,7 @@ fn to_value<T: serde::Serialize>(v: Option<T>) -> Value {
 }
 
 fn hub_rec(c: &dyn Conn, id: &str) -> Result<Option<HubRec>, DbError> {
-    Ok(delivery::find_hub(c, id)?.map(|h| HubRec {
-        id: h.id,
-        name: h.name,
-        location: h.location,
-        phone: h.phone,
-        is_active: h.is_active,
-        created_at: h.created_at,
-        updated_at: h.updated_at,
-    }))
+    Ok(delivery::find_hub(c, id)?.map(HubRec::from))
 }
 
 fn staff_rec(c: &dyn Conn, user_id: &str, hub_id: &str) -> Result<Option<StaffRec>, DbError> {
@@ -338,16 +320,7 @@ pub fn order_snap(
     let mut partners = Vec::new();
     for id in &rider_ids {
         if let Some(p) = delivery::find_partner(c, id)? {
-            partners.push(PartnerRec {
-                id: p.id,
-                hub_id: p.hub_id,
-                name: p.name,
-                phone: p.phone,
-                vehicle: p.vehicle,
-                is_active: p.is_active,
-                created_at: p.created_at,
-                updated_at: p.updated_at,
-            });
+            partners.push(PartnerRec::from(p));
         }
     }
     Ok(Some(OrderSnap {
@@ -557,7 +530,7 @@ fn apply_progress(
     )?;
     if status != sub.status {
         orders::recompute(c, &sub.order_id, now)?;
-        notify(c, &sub, status, now)?;
+        orders::notify_status(c, &sub, status, now)?;
     }
     Ok(Outcome::Changed)
 }
@@ -596,28 +569,6 @@ fn hub_events(c: &dyn Conn, events: &[EventRec]) -> Result<Vec<EventRec>, DbErro
     Ok(keep)
 }
 
-/// Mails the customer about a parcel's new status (the hub itself sends no mail).
-fn notify(
-    c: &dyn Conn,
-    sub: &order_store::SubRow,
-    status: SubStatus,
-    now: i64,
-) -> Result<(), DbError> {
-    if let Some(customer) = crate::auth::store::find_user(c, &sub.customer_id)? {
-        let business = crate::merchants::store::find_merchant(c, &sub.merchant_id)?
-            .map_or_else(|| "a seller".to_owned(), |m| m.business_name);
-        let m = templates::order_status(
-            &customer.email,
-            &customer.full_name,
-            &sub.order_id,
-            &business,
-            status.as_str(),
-        );
-        mail::enqueue(c, &m, now)?;
-    }
-    Ok(())
-}
-
 /// Why cash confirmed at the hub cannot be taken as it is, checked as `POST
 /// /payments/cod/confirm` checks it: by a staff member, for the amount due now, once every
 /// live parcel of the order is out for delivery or delivered.
@@ -627,19 +578,12 @@ fn cash_problem(c: &dyn Conn, rec: &CashRec) -> Result<Option<String>, DbError> 
     if !by_staff {
         return Ok(Some("it was not confirmed by hub staff".into()));
     }
-    let due = order_store::amount_due(c, &rec.order_id)?;
-    if rec.collected_cents != due {
-        return Ok(Some(format!("{due} cents are due")));
-    }
-    let early = order_store::sub_rows_of_order(c, &rec.order_id)?
-        .into_iter()
-        .find(|s| {
-            !matches!(
-                s.status,
-                SubStatus::OutForDelivery | SubStatus::Delivered | SubStatus::Cancelled
-            )
-        });
-    Ok(early.map(|s| format!("a parcel of the order is {}", s.status.as_str())))
+    Ok(
+        orders::cash_problem(c, &rec.order_id, rec.collected_cents)?.map(|p| match p {
+            CashProblem::NotOut(s) => format!("a parcel of the order is {}", s.as_str()),
+            CashProblem::WrongAmount { due } => format!("{due} cents are due"),
+        }),
+    )
 }
 
 fn apply_cash(c: &dyn Conn, hub_id: &str, rec: &CashRec) -> Result<Outcome, AppError> {

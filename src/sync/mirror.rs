@@ -81,16 +81,7 @@ pub fn log_partner(c: &dyn Conn, partner_id: &str) -> Result<(), DbError> {
     let Some(p) = delivery::find_partner(c, partner_id)? else {
         return Ok(());
     };
-    let rec = PartnerRec {
-        id: p.id,
-        hub_id: p.hub_id,
-        name: p.name,
-        phone: p.phone,
-        vehicle: p.vehicle,
-        is_active: p.is_active,
-        created_at: p.created_at,
-        updated_at: p.updated_at,
-    };
+    let rec = PartnerRec::from(p);
     log(c, "partner", partner_id, &rec)
 }
 
@@ -105,6 +96,10 @@ pub struct Applied {
 
 fn bad(kind: &str, e: impl std::fmt::Display) -> AppError {
     AppError::internal(format!("the centre sent a malformed {kind} entry: {e}"))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(e: &PullEntry) -> Result<T, AppError> {
+    serde_json::from_value(e.data.clone()).map_err(|x| bad(&e.kind, x))
 }
 
 /// Applies one pulled batch (the caller commits it with the new cursor).
@@ -125,25 +120,10 @@ pub fn apply_pull(c: &dyn Conn, hub_id: &str, entries: &[PullEntry]) -> Result<A
             continue;
         }
         let outcome = match e.kind.as_str() {
-            "hub" => put_hub(
-                c,
-                &serde_json::from_value(e.data.clone()).map_err(|x| bad("hub", x))?,
-            )?,
-            "staff" => put_staff(
-                c,
-                hub_id,
-                &serde_json::from_value(e.data.clone()).map_err(|x| bad("staff", x))?,
-            )?,
-            "partner" => put_rider(
-                c,
-                hub_id,
-                &serde_json::from_value(e.data.clone()).map_err(|x| bad("partner", x))?,
-            )?,
-            "order" => put_order(
-                c,
-                hub_id,
-                &serde_json::from_value(e.data.clone()).map_err(|x| bad("order", x))?,
-            )?,
+            "hub" => put_hub(c, &decode(e)?)?,
+            "staff" => put_staff(c, hub_id, &decode(e)?)?,
+            "partner" => put_rider(c, hub_id, &decode(e)?)?,
+            "order" => put_order(c, hub_id, &decode(e)?)?,
             _ => Outcome::Unchanged,
         };
         match outcome {

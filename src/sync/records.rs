@@ -16,6 +16,20 @@ pub struct HubRec {
     pub updated_at: i64,
 }
 
+impl From<crate::delivery::Hub> for HubRec {
+    fn from(h: crate::delivery::Hub) -> Self {
+        HubRec {
+            id: h.id,
+            name: h.name,
+            location: h.location,
+            phone: h.phone,
+            is_active: h.is_active,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
 /// A staff account, with its password hash so the staff member can log in at the hub.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRec {
@@ -49,6 +63,21 @@ pub struct PartnerRec {
     pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl From<crate::delivery::DeliveryPartner> for PartnerRec {
+    fn from(p: crate::delivery::DeliveryPartner) -> Self {
+        PartnerRec {
+            id: p.id,
+            hub_id: p.hub_id,
+            name: p.name,
+            phone: p.phone,
+            vehicle: p.vehicle,
+            is_active: p.is_active,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 /// Someone an order refers to (customer, merchant owner, the actor of a history entry): a

@@ -396,6 +396,9 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         }
     }
 
+    // A rider the admin's staff registered on the centre before the hub had its own instance.
+    let first_rider = m.rider(&centre).await;
+
     // The hub joins through the link, then runs as a server on the same directory.
     let hub_dir = tempfile::tempdir().expect("tempdir");
     let joined = tokio::task::block_in_place(|| {
@@ -450,6 +453,12 @@ async fn hub_works_offline_and_converges_with_the_centre() {
     let seen_ids: BTreeSet<String> = seen.iter().map(id_of).collect();
     let want: BTreeSet<String> = subs1.iter().chain(&subs2).cloned().collect();
     assert_eq!(seen_ids, want, "the hub has both orders' parcels");
+    let joined_riders = items(&hub.get("/hub/delivery-partners", &staff.access).await);
+    assert_eq!(
+        joined_riders.iter().map(id_of).collect::<Vec<_>>(),
+        vec![first_rider.clone()],
+        "the hub's rider came with the join"
+    );
     for p in &seen {
         let first = p["order_id"] == id1.as_str();
         assert_eq!(p["customer_name"], "Test User", "{p}");
@@ -687,7 +696,7 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         assert_eq!(o.body["status"], want, "order {id}: {:?}", o.body);
     }
 
-    // Riders: the one hired offline, the same on both sides.
+    // Riders: the one from before the join and the one hired offline, the same on both sides.
     let riders_centre = riders(&items(
         &centre
             .get("/hub/delivery-partners", Some(&m.staff.access))
@@ -697,8 +706,12 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         &hub.get("/hub/delivery-partners", &staff.access).await,
     ));
     assert_eq!(riders_centre, riders_hub);
-    assert_eq!(riders_centre.len(), 1, "{riders_centre:?}");
+    assert_eq!(riders_centre.len(), 2, "{riders_centre:?}");
     assert_eq!(riders_centre[&rider]["name"], "Achieng Offline");
+    assert!(
+        riders_centre.contains_key(&first_rider),
+        "{riders_centre:?}"
+    );
 
     // The cancellation against the hub's progress is a conflict on both sides.
     let conflicts = centre_conflicts(&centre, &m.admin).await;

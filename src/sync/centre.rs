@@ -97,7 +97,7 @@ pub fn pull(
             "partner" => to_value(
                 delivery::find_partner(c, id)?
                     .filter(|p| p.hub_id == hub_id)
-                    .map(|p| PartnerRec::from(p)),
+                    .map(PartnerRec::from),
             ),
             "order" => to_value(order_snap(c, id, hub_id)?),
             _ => Value::Null,

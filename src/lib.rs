@@ -57,7 +57,11 @@ pub fn app(state: AppState) -> Router {
         .merge(analytics::routes::router())
         .merge(backups::routes::router())
         .merge(sync::routes::router())
-        .route("/openapi.json", axum::routing::get(http::openapi::serve));
+        .route("/openapi.json", axum::routing::get(http::openapi::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sync::routes::hub_guard,
+        ));
     let router = Router::new()
         .nest("/api/v1", api)
         .merge(http::health::router())

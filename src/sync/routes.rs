@@ -3,9 +3,11 @@
 //! nothing else). On every instance: `GET /admin/sync/conflicts` (admins) and
 //! `GET /hub/sync/status` (hub staff and admins); on a hub also `POST /hub/sync/run`.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,31 @@ pub fn router() -> Router<AppState> {
         .route("/admin/sync/conflicts", get(conflicts))
         .route("/hub/sync/status", get(status))
         .route("/hub/sync/run", post(run_now))
+}
+
+/// Changes a hub's own instance accepts: signing in and out, the hub staff's work (parcels,
+/// riders, sync) and cash on delivery. Everything else is the centre's to change.
+fn hub_may_change(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    matches!(
+        path,
+        "/auth/login" | "/auth/refresh" | "/auth/logout" | "/payments/cod/confirm"
+    ) || path.starts_with("/hub/")
+}
+
+/// On a hub's own instance, refuses (409 `centre_owned`) every change the centre owns:
+/// checkout, catalog, merchants' steps, accounts, refunds, M-Pesa. They would change the
+/// local copy behind the centre's back and never reach it.
+pub async fn hub_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if state.sync.role.is_hub() && !reading && !hub_may_change(req.uri().path()) {
+        return AppError::conflict(
+            "centre_owned",
+            "this is a hub's own instance: make this change on the central marketplace",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// A request authenticated by a hub sync token: the hub it belongs to.
@@ -438,5 +465,35 @@ async fn run_now(
             "upstream_refused",
             e.to_string(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hub_may_change;
+
+    #[test]
+    fn a_hub_changes_only_its_own_work() {
+        for path in [
+            "/api/v1/auth/login",
+            "/auth/refresh",
+            "/hub/orders/x/status",
+            "/hub/delivery-partners",
+            "/hub/sync/run",
+            "/payments/cod/confirm",
+        ] {
+            assert!(hub_may_change(path), "{path}");
+        }
+        for path in [
+            "/auth/register",
+            "/orders",
+            "/payments/mpesa/initiate",
+            "/admin/hubs",
+            "/profile/password",
+            "/merchant/products",
+            "/hubx/orders",
+        ] {
+            assert!(!hub_may_change(path), "{path}");
+        }
     }
 }

@@ -453,6 +453,26 @@ async fn hub_works_offline_and_converges_with_the_centre() {
     let seen_ids: BTreeSet<String> = seen.iter().map(id_of).collect();
     let want: BTreeSet<String> = subs1.iter().chain(&subs2).cloned().collect();
     assert_eq!(seen_ids, want, "the hub has both orders' parcels");
+    // What the centre owns cannot be changed here.
+    for (path, body) in [
+        (
+            "/auth/register",
+            json!({"email": "new@example.com", "password": PASSWORD, "full_name": "New One"}),
+        ),
+        ("/orders", m.order_body("cod")),
+        (
+            "/admin/hubs",
+            json!({"name": "Rogue Hub", "location": "Nowhere", "phone": "0700000000"}),
+        ),
+    ] {
+        let r = hub.post(path, body, Some(&staff.access)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (409, Some("centre_owned")),
+            "{path} on a hub: {:?}",
+            r.body
+        );
+    }
     let joined_riders = items(&hub.get("/hub/delivery-partners", &staff.access).await);
     assert_eq!(
         joined_riders.iter().map(id_of).collect::<Vec<_>>(),

@@ -167,25 +167,30 @@ fn put_hub(c: &dyn Conn, h: &HubRec) -> Result<Outcome, DbError> {
 
 fn put_staff(c: &dyn Conn, hub_id: &str, s: &StaffRec) -> Result<Outcome, DbError> {
     let u = &s.user;
-    let same = c
+    let current = c
         .query_opt(
             "SELECT email, password_hash, full_name, phone, role, is_active, email_verified
              FROM users WHERE id = $1",
             params![u.id.as_str()],
         )?
         .map(|r| {
-            Ok::<_, DbError>(
+            Ok::<_, DbError>((
                 r.get::<String>(0)? == u.email
-                    && r.get::<String>(1)? == u.password_hash
                     && r.get::<String>(2)? == u.full_name
                     && r.get::<Option<String>>(3)? == u.phone
                     && r.get::<String>(4)? == u.role
-                    && r.get::<bool>(5)? == u.is_active
                     && r.get::<bool>(6)? == u.email_verified,
-            )
+                r.get::<String>(1)? == u.password_hash,
+                r.get::<bool>(5)? == u.is_active,
+            ))
         })
-        .transpose()?
-        .unwrap_or(false);
+        .transpose()?;
+    let same = current.is_some_and(|(rest, password, active)| rest && password && active);
+    // A password changed, or an account shut, at the centre ends the sessions opened here
+    // with the old state, as it does at the centre.
+    if current.is_some_and(|(_, password, active)| !password || !active) {
+        crate::auth::store::revoke_user_sessions(c, &u.id, "changed_at_centre", None, now_ms())?;
+    }
     let mut changed = false;
     if !same {
         // The centre owns accounts: a local account still holding this address (someone who

@@ -786,6 +786,39 @@ async fn hub_works_offline_and_converges_with_the_centre() {
     let after = hub.get("/hub/sync/status", &staff.access).await;
     assert_eq!(after.body["conflicts"], hub_conflicts, "{:?}", after.body);
 
+    // The staff member changes their password on the centre: at the next sync the hub ends
+    // the sessions opened with the old one, and the new one works there.
+    const NEW_PASSWORD: &str = "Quokka-Lantern-93";
+    let r = centre
+        .put(
+            "/profile/password",
+            json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+            Some(&m.staff.access),
+        )
+        .await;
+    assert_eq!(r.status, 200, "password change: {:?}", r.body);
+    let deadline = Deadline::after(Duration::from_secs(20));
+    loop {
+        let s = hub.get("/hub/sync/status", &staff.access).await;
+        if s.status == 401 {
+            assert_eq!(s.body["error"]["code"], "session_revoked", "{:?}", s.body);
+            break;
+        }
+        deadline.tick("the hub to end the old session").await;
+    }
+    let login = hub
+        .post(
+            "/auth/login",
+            json!({"email": "staff@hub.test", "password": NEW_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        login.status, 200,
+        "the new password on the hub: {:?}",
+        login.body
+    );
+
     hub_process.signal("-TERM");
     let exit = tokio::task::block_in_place(|| hub_process.wait_exit());
     assert!(exit.success(), "the hub stops cleanly: {exit:?}");

@@ -1,7 +1,8 @@
 //! Prometheus metrics (`GET /metrics`, text format, optionally behind a bearer token):
 //! request counts and latency by route and status, waits for and durations of write
 //! transactions, the read pool, backups, and (computed at scrape time) the mail outbox
-//! backlog, pending payments and the age of the last backup.
+//! backlog, pending payments, the age of the last backup, and hub sync (conflicts; on a hub's
+//! own instance also the changes waiting to be sent and the age of the last good round).
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -174,9 +175,10 @@ pub async fn render(
             ));
         }
     }
-    let (outbox, pending_payments) = state
+    let hub_instance = state.sync.role.is_hub();
+    let (outbox, pending_payments, conflicts, hub_sync) = state
         .db
-        .read(|c| {
+        .read(move |c| {
             let outbox: i64 = c.query_scalar(
                 "SELECT COUNT(*) FROM mail_outbox WHERE status IN ('pending', 'sending')",
                 params![],
@@ -185,7 +187,17 @@ pub async fn render(
                 "SELECT COUNT(*) FROM mpesa_requests WHERE status = 'pending'",
                 params![],
             )?;
-            Ok::<_, crate::db::DbError>((outbox, pending))
+            let conflicts: i64 =
+                c.query_scalar("SELECT COUNT(*) FROM sync_conflicts", params![])?;
+            let hub_sync = match crate::sync::store::node(c)? {
+                Some(n) if hub_instance => Some((
+                    crate::sync::store::log_count_after(c, n.pushed_upto)?,
+                    n.last_success_at,
+                    n.last_error.is_some(),
+                )),
+                _ => None,
+            };
+            Ok::<_, crate::db::DbError>((outbox, pending, conflicts, hub_sync))
         })
         .await?;
     let dir = crate::backups::dir_of(&state.config);
@@ -230,6 +242,30 @@ pub async fn render(
             "Read connections lent out",
             f64::from(pool_open.saturating_sub(pool_idle)),
         );
+        gauge(
+            "sync_conflicts",
+            "Hub sync conflicts recorded here",
+            conflicts as f64,
+        );
+        if let Some((pending, last_success, failing)) = hub_sync {
+            gauge(
+                "hub_sync_pending_changes",
+                "Changes of this hub not acknowledged by the centre yet",
+                pending as f64,
+            );
+            gauge(
+                "hub_sync_failing",
+                "1 while the last sync round failed",
+                if failing { 1.0 } else { 0.0 },
+            );
+            if let Some(t) = last_success {
+                gauge(
+                    "hub_sync_last_success_age_seconds",
+                    "Seconds since the last complete sync round",
+                    ((crate::clock::now_ms() - t) / 1000) as f64,
+                );
+            }
+        }
         if let Some(b) = newest {
             gauge(
                 "last_backup_age_seconds",

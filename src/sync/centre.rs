@@ -709,6 +709,24 @@ fn apply_partner(
     {
         return Err(bad_entry(seq, "the rider's id, name or phone is not valid"));
     }
+    // The last change wins, so a change stamped in the future would win forever.
+    if rec.updated_at > now_ms() + 10 * 60 * 1000 {
+        let new = store::record_conflict(
+            c,
+            &format!("push:partner:{}:future:{}", rec.id, rec.updated_at),
+            hub_id,
+            "partner",
+            &rec.id,
+            "the hub's change to this rider is stamped in the future (is the hub machine's clock right?); it was not stored",
+            "kept",
+            &rec.name,
+        )?;
+        return Ok(if new {
+            Outcome::Conflict
+        } else {
+            Outcome::Unchanged
+        });
+    }
     match apply::put_partner(c, rec)? {
         Ok(true) => Ok(Outcome::Changed),
         Ok(false) => Ok(Outcome::Unchanged),

@@ -90,6 +90,23 @@ impl Upstream {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
+    /// Sends a request, once more if the connection broke (a kept-alive connection the far
+    /// end had closed, a reset on the way): both sync calls may be repeated without effect.
+    fn twice(
+        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, Value), SyncError> {
+        let first = send()
+            .map_err(|e| e.to_string())
+            .and_then(|r| Self::read(r).map_err(|e| e.to_string()));
+        match first {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                let resp = send().map_err(|e| SyncError::Unreachable(e.to_string()))?;
+                Self::read(resp)
+            }
+        }
+    }
+
     fn refused(status: u16, body: &Value) -> SyncError {
         let message = body["error"]["message"]
             .as_str()
@@ -98,16 +115,13 @@ impl Upstream {
     }
 
     fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
-        let resp = self
-            .agent
-            .get(&format!(
-                "{}/sync/pull?after={after}&limit={limit}",
-                self.base
-            ))
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .call()
-            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
-        let (status, body) = Self::read(resp)?;
+        let url = format!("{}/sync/pull?after={after}&limit={limit}", self.base);
+        let (status, body) = Self::twice(|| {
+            self.agent
+                .get(&url)
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .call()
+        })?;
         if status != 200 {
             return Err(Self::refused(status, &body));
         }
@@ -116,13 +130,13 @@ impl Upstream {
     }
 
     fn push(&self, batch: &PushBatch) -> Result<PushReply, SyncError> {
-        let resp = self
-            .agent
-            .post(&format!("{}/sync/push", self.base))
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .send_json(batch)
-            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
-        let (status, body) = Self::read(resp)?;
+        let url = format!("{}/sync/push", self.base);
+        let (status, body) = Self::twice(|| {
+            self.agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .send_json(batch)
+        })?;
         match status {
             200 => serde_json::from_value(body)
                 .map(PushReply::Ack)

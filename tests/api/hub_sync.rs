@@ -754,6 +754,47 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         centre_status.body
     );
 
+    // The monitoring sees it too: nothing waiting, the last round good, the conflicts counted.
+    let hub_metrics = hub
+        .client
+        .get(hub.base.replace("/api/v1", "/metrics"))
+        .send()
+        .await
+        .expect("the hub's metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        hub_metrics
+            .lines()
+            .any(|l| l == "markethub_hub_sync_pending_changes 0"),
+        "{hub_metrics}"
+    );
+    assert!(
+        hub_metrics.contains("markethub_hub_sync_failing "),
+        "{hub_metrics}"
+    );
+    assert!(
+        hub_metrics.contains("markethub_hub_sync_last_success_age_seconds "),
+        "{hub_metrics}"
+    );
+    let centre_metrics = centre
+        .client
+        .get(centre.raw("/metrics"))
+        .send()
+        .await
+        .expect("the centre's metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        centre_metrics.lines().any(
+            |l| l.starts_with("markethub_sync_conflicts ") && l != "markethub_sync_conflicts 0"
+        ),
+        "{centre_metrics}"
+    );
+    assert!(!centre_metrics.contains("markethub_hub_sync_pending_changes"));
+
     // A replay of everything from the start changes nothing on either side.
     let before = snapshot(&centre, &m, &hub, &staff).await;
     let run = hub
@@ -1158,6 +1199,12 @@ async fn pushes_are_idempotent_gapless_and_record_conflicts() {
         .await;
     assert_eq!(pay.body["payment"]["status"], "pending", "{:?}", pay.body);
     assert_eq!(centre_conflicts(&centre, &m.admin).await.len(), 2);
+
+    // A rider change stamped in the future would win every later change: refused, recorded.
+    let future = json!([{"seq": 6, "kind": "partner", "data": rec("Wanjiku Future", "+254733111222", 4_000_000_000_000)}]);
+    let r = push_as(&centre, &token, node, future).await;
+    assert_eq!(r.body["conflicts"], 1, "{:?}", r.body);
+    assert_eq!(centre_conflicts(&centre, &m.admin).await.len(), 3);
 
     // Another hub's token cannot speak for this node.
     let other = sync_token(&centre, &m.admin, &m.other_hub).await;

@@ -19,6 +19,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A conflict just recorded, or (recorded before: a replay) nothing new.
+    pub fn recorded(new: bool) -> Outcome {
+        if new {
+            Outcome::Conflict
+        } else {
+            Outcome::Unchanged
+        }
+    }
+
     pub fn or_changed(self, changed: bool) -> Outcome {
         if changed && self == Outcome::Unchanged {
             Outcome::Changed

@@ -443,11 +443,7 @@ fn apply_progress(
             "missing",
             &rec.status,
         )?;
-        return Ok(if new {
-            Outcome::Conflict
-        } else {
-            Outcome::Unchanged
-        });
+        return Ok(Outcome::recorded(new));
     };
     if sub.hub_id != hub_id {
         return Err(outside_hub("this parcel"));
@@ -497,12 +493,7 @@ fn apply_progress(
             sub.status.as_str(),
             reported.as_str(),
         )?;
-        return Ok(if new {
-            Outcome::Conflict
-        } else {
-            Outcome::Unchanged
-        }
-        .or_changed(added));
+        return Ok(Outcome::recorded(new).or_changed(added));
     }
     let status = merge::settled(merged);
     let hub_rider = match rec.delivery_partner_id.as_deref() {
@@ -598,11 +589,7 @@ fn apply_cash(c: &dyn Conn, hub_id: &str, rec: &CashRec) -> Result<Outcome, AppE
             "missing",
             &format!("paid {} cents", rec.collected_cents),
         )?;
-        return Ok(if new {
-            Outcome::Conflict
-        } else {
-            Outcome::Unchanged
-        });
+        return Ok(Outcome::recorded(new));
     };
     if head.hub_id != hub_id {
         return Err(outside_hub("this order"));
@@ -663,11 +650,7 @@ fn apply_cash(c: &dyn Conn, hub_id: &str, rec: &CashRec) -> Result<Outcome, AppE
                 head.payment_status.as_str(),
                 &format!("paid {} cents", rec.collected_cents),
             )?;
-            Ok(if new {
-                Outcome::Conflict
-            } else {
-                Outcome::Unchanged
-            })
+            Ok(Outcome::recorded(new))
         }
         CashMerge::Apply => {
             let by = rec.confirmed_by.as_str();
@@ -721,11 +704,7 @@ fn apply_partner(
             "kept",
             &rec.name,
         )?;
-        return Ok(if new {
-            Outcome::Conflict
-        } else {
-            Outcome::Unchanged
-        });
+        return Ok(Outcome::recorded(new));
     }
     match apply::put_partner(c, rec)? {
         Ok(true) => Ok(Outcome::Changed),
@@ -743,11 +722,7 @@ fn apply_partner(
                 "phone taken",
                 &rec.name,
             )?;
-            Ok(if new {
-                Outcome::Conflict
-            } else {
-                Outcome::Unchanged
-            })
+            Ok(Outcome::recorded(new))
         }
     }
 }

@@ -170,6 +170,15 @@ fn hub_server_command(dir: &Path) -> Command {
     cmd
 }
 
+/// Starts the hub server on its directory (blocking until it listens).
+fn start_hub(dir: &Path) -> (Process, Remote) {
+    tokio::task::block_in_place(|| {
+        let p = Process::spawn(hub_server_command(dir));
+        let addr = p.address();
+        (p, Remote::new(&addr))
+    })
+}
+
 struct Remote {
     base: String,
     client: reqwest::Client,
@@ -213,6 +222,23 @@ impl Remote {
             req = req.bearer_auth(t);
         }
         self.send(req).await
+    }
+
+    /// The hub's staff member signs in on the hub with `password`.
+    async fn staff_login(&self, password: &str) -> Session {
+        let login = self
+            .post(
+                "/auth/login",
+                json!({"email": "staff@hub.test", "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            login.status, 200,
+            "staff login on the hub: {:?}",
+            login.body
+        );
+        Session::from(&login.body)
     }
 
     async fn put(&self, path: &str, body: Value, token: &str) -> Resp {
@@ -424,26 +450,10 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         stdout.lines().any(|l| l.starts_with("joined hub ")),
         "{stdout}"
     );
-    let (mut hub_process, hub) = tokio::task::block_in_place(|| {
-        let p = Process::spawn(hub_server_command(hub_dir.path()));
-        let addr = p.address();
-        (p, Remote::new(&addr))
-    });
+    let (mut hub_process, hub) = start_hub(hub_dir.path());
 
     // Staff sign in on the hub with their centre password and see both orders' parcels.
-    let login = hub
-        .post(
-            "/auth/login",
-            json!({"email": "staff@hub.test", "password": PASSWORD}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        login.status, 200,
-        "staff login on the hub: {:?}",
-        login.body
-    );
-    let staff = Session::from(&login.body);
+    let staff = hub.staff_login(PASSWORD).await;
     assert_eq!(staff.user_id, m.staff.user_id, "the same account");
     let status = hub.get("/hub/sync/status", &staff.access).await;
     assert_eq!(status.status, 200, "{:?}", status.body);
@@ -592,11 +602,7 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         hub.get("/hub/sync/status", &staff.access).await.body["pending_changes"].clone();
     hub_process.signal("-KILL");
     let _ = tokio::task::block_in_place(|| hub_process.wait_exit());
-    let (restarted, hub) = tokio::task::block_in_place(|| {
-        let p = Process::spawn(hub_server_command(hub_dir.path()));
-        let addr = p.address();
-        (p, Remote::new(&addr))
-    });
+    let (restarted, hub) = start_hub(hub_dir.path());
     hub_process = restarted;
     let s = hub.get("/hub/sync/status", &staff.access).await;
     assert_eq!(
@@ -847,18 +853,7 @@ async fn hub_works_offline_and_converges_with_the_centre() {
         }
         deadline.tick("the hub to end the old session").await;
     }
-    let login = hub
-        .post(
-            "/auth/login",
-            json!({"email": "staff@hub.test", "password": NEW_PASSWORD}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        login.status, 200,
-        "the new password on the hub: {:?}",
-        login.body
-    );
+    hub.staff_login(NEW_PASSWORD).await;
 
     hub_process.signal("-TERM");
     let exit = tokio::task::block_in_place(|| hub_process.wait_exit());

@@ -279,6 +279,15 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
     /// After SIGTERM/Ctrl-C, in-flight requests get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// A client must send a whole request head within this time (from the connection for
+    /// the first request, from its first byte for later ones), or the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// A kept-alive connection with no request in flight is closed after this long.
+    pub idle_timeout_secs: u64,
+    /// Open client connections at most; at the cap the longest-idle one is closed for a new
+    /// one. 0: sized from the open-file limit (what it leaves after the database's files, at
+    /// most 4,096).
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -382,6 +391,9 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 0,
         }
     }
 }
@@ -618,6 +630,12 @@ impl Config {
         }
         if self.http.request_timeout_secs == 0 {
             problems.push("http.request_timeout_secs: must be at least 1".into());
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            problems.push("http.header_read_timeout_secs: must be at least 1".into());
+        }
+        if self.http.idle_timeout_secs == 0 {
+            problems.push("http.idle_timeout_secs: must be at least 1".into());
         }
         for proxy in &self.http.trusted_proxies {
             if parse_net(proxy).is_none() {

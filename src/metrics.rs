@@ -12,8 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::http::AppError;
@@ -28,6 +28,10 @@ struct Metrics {
     write_duration: Histogram,
     backups: IntCounter,
     backup_seconds: Histogram,
+    connections: IntGauge,
+    connections_closed: IntCounterVec,
+    connections_refused: IntCounter,
+    accept_errors: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -72,6 +76,26 @@ fn build() -> Result<Metrics, prometheus::Error> {
         HistogramOpts::new("backup_duration_seconds", "Time to take a backup")
             .buckets(vec![0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
     )?;
+    let connections = IntGauge::new("http_connections", "Open client connections")?;
+    let connections_closed = IntCounterVec::new(
+        Opts::new(
+            "http_connections_closed_total",
+            "Client connections closed, by reason (closed, header_timeout, idle_timeout, evicted, shutdown)",
+        ),
+        &["reason"],
+    )?;
+    let connections_refused = IntCounter::new(
+        "http_connections_refused_total",
+        "Connections refused at http.max_connections because every open one was busy",
+    )?;
+    let accept_errors = IntCounter::new(
+        "http_accept_errors_total",
+        "Failed accepts (such as running out of file descriptors)",
+    )?;
+    registry.register(Box::new(connections.clone()))?;
+    registry.register(Box::new(connections_closed.clone()))?;
+    registry.register(Box::new(connections_refused.clone()))?;
+    registry.register(Box::new(accept_errors.clone()))?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(latency.clone()))?;
     registry.register(Box::new(write_wait.clone()))?;
@@ -86,6 +110,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         write_duration,
         backups,
         backup_seconds,
+        connections,
+        connections_closed,
+        connections_refused,
+        accept_errors,
     })
 }
 
@@ -114,6 +142,34 @@ pub fn write_transaction(wait: Duration, run: Duration) {
     if let Some(m) = METRICS.as_ref() {
         m.write_wait.observe(wait.as_secs_f64());
         m.write_duration.observe(run.as_secs_f64());
+    }
+}
+
+/// How many client connections are open now.
+pub fn connections_open(n: usize) {
+    if let Some(m) = METRICS.as_ref() {
+        m.connections.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+/// A client connection ended, and why.
+pub fn connection_closed(reason: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.connections_closed.with_label_values(&[reason]).inc();
+    }
+}
+
+/// A connection refused at the cap.
+pub fn connection_refused() {
+    if let Some(m) = METRICS.as_ref() {
+        m.connections_refused.inc();
+    }
+}
+
+/// An accept that failed.
+pub fn accept_error() {
+    if let Some(m) = METRICS.as_ref() {
+        m.accept_errors.inc();
     }
 }
 

@@ -12,6 +12,7 @@ mod cli;
 #[cfg(feature = "cloudinary")]
 mod cloudinary;
 mod common;
+mod connections;
 mod console;
 mod conventions;
 mod crash;

@@ -1,6 +1,10 @@
 //! Start-up and shutdown of the server: data directory lock, secrets, database and
-//! migrations, background jobs, the listener, and a graceful stop on SIGTERM/Ctrl-C that
+//! migrations, background jobs, the listener (`connections.rs`: timeouts and the connection
+//! cap; `file_limit.rs`: the open-file limit), and a graceful stop on SIGTERM/Ctrl-C that
 //! lets in-flight requests finish (up to `http.shutdown_grace_secs`).
+
+pub mod connections;
+pub mod file_limit;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -100,6 +104,7 @@ impl Drop for RunningServer {
 
 /// Opens everything and starts serving on `config.listen` (port 0 picks a free port).
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    let files = file_limit::raise();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| ServerError::Io(format!("creating {}", config.data_dir.display()), e))?;
     let lock = DataDirLock::acquire(&config.data_dir)?;
@@ -122,6 +127,16 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }
     let listen = config.listen.clone();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let limits = connections::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http.idle_timeout_secs),
+        max_connections: file_limit::connection_cap(
+            config.http.max_connections,
+            files,
+            config.database.max_read_connections,
+        ),
+    };
+    log_file_limit(files, limits.max_connections);
     let mut state =
         AppState::new(config, db, &secret, &callback_secret).map_err(ServerError::Startup)?;
     state.sync = crate::sync::client::SyncHandle::new(role);
@@ -137,6 +152,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let task = tokio::spawn(serve(
         listener,
         app,
+        limits,
         shutdown.clone(),
         grace,
         jobs,
@@ -158,33 +174,18 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     listener: TcpListener,
     app: axum::Router,
+    limits: connections::ConnectionLimits,
     shutdown: CancellationToken,
     grace: Duration,
     jobs: Vec<JoinHandle<()>>,
     db: Db,
     lock: DataDirLock,
 ) {
-    let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    let deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server.into_future() => {
-            if let Err(e) = result {
-                tracing::error!(error = %e, "server error");
-            }
-        }
-        () = deadline => tracing::warn!("shutdown grace period expired; dropping open connections"),
-    }
+    connections::serve(listener, app, limits, shutdown.clone(), grace).await;
     shutdown.cancel();
     for job in jobs {
         if tokio::time::timeout(Duration::from_secs(10), job)
@@ -199,6 +200,25 @@ async fn serve(
     }
     tracing::info!(lock = %lock.path().display(), "markethub stopped");
     drop(lock);
+}
+
+/// States the open-file limit and the connection cap it gave, warning when it is low.
+fn log_file_limit(files: Option<file_limit::FileLimit>, max_connections: usize) {
+    match files {
+        Some(f) if f.soft < 4096 => tracing::warn!(
+            open_file_limit = f.soft,
+            hard_limit = f.hard,
+            max_connections,
+            "the open-file limit is low: raise it (LimitNOFILE= in the systemd unit, ulimit -n)"
+        ),
+        Some(f) => tracing::info!(
+            open_file_limit = f.soft,
+            raised_from = f.raised_from,
+            max_connections,
+            "open-file limit"
+        ),
+        None => tracing::info!(max_connections, "open-file limit unknown"),
+    }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then stops gracefully.

@@ -123,6 +123,10 @@ pub struct BackupConfig {
     pub keep_files: usize,
     /// Where backups go; empty means `<data_dir>/backups`.
     pub dir: String,
+    /// `markethub restore` refuses a backup that unpacks to more than this. 0: the largest
+    /// of 4 times the database in place, 30 times the backup file and 256 MiB. Never more
+    /// than the free disk.
+    pub restore_max_bytes: u64,
 }
 
 impl Default for BackupConfig {
@@ -133,6 +137,7 @@ impl Default for BackupConfig {
             keep_days: 30,
             keep_files: 30,
             dir: String::new(),
+            restore_max_bytes: 0,
         }
     }
 }

@@ -204,26 +204,98 @@ fn gzip(src: &Path, dst: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Decompresses a `.gz` backup (or copies a plain database file) to `dst`.
-pub fn unpack(src: &Path, dst: &Path) -> Result<(), BackupError> {
-    use std::io::{Read, Seek};
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Decompresses a `.gz` backup (or copies a plain database file) to `dst`, writing at most
+/// `max_bytes`: the content must start as a SQLite database, and neither the size its header
+/// declares nor what actually comes out may pass the cap. Returns the size written. On an
+/// error `dst` may hold a partial file: the caller removes it.
+pub fn unpack(src: &Path, dst: &Path, max_bytes: u64) -> Result<u64, BackupError> {
+    use std::io::{Read, Seek, Write};
     let mut input = File::open(src).map_err(io(format!("opening {}", src.display())))?;
-    let mut head = [0u8; 2];
-    let gz = input.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
+    let mut magic = [0u8; 2];
+    let gz = input.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
     input.rewind().map_err(io("reading the backup"))?;
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(BufReader::new(input)))
+    } else {
+        Box::new(BufReader::new(input))
+    };
+    let not_sqlite = || {
+        BackupError::Invalid(format!(
+            "{} is not a MarketHub backup: it does not hold a SQLite database",
+            src.display()
+        ))
+    };
+    let mut header = [0u8; 100];
+    reader.read_exact(&mut header).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => not_sqlite(),
+        _ => BackupError::Io("reading the backup".into(), e),
+    })?;
+    if &header[..16] != SQLITE_MAGIC {
+        return Err(not_sqlite());
+    }
+    let too_large = |size: String| {
+        BackupError::Invalid(format!(
+            "the backup unpacks to {size}, more than this restore allows ({max_bytes} bytes: \
+             backup.restore_max_bytes, by default the largest of 4 times the database in place, \
+             30 times the backup file and 256 MiB, never more than the free disk); set \
+             MARKETHUB_BACKUP__RESTORE_MAX_BYTES to allow more"
+        ))
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    let declared = page_size.saturating_mul(pages);
+    if declared > max_bytes {
+        return Err(too_large(format!("{declared} bytes by its header")));
+    }
     let mut output =
         BufWriter::new(File::create(dst).map_err(io(format!("creating {}", dst.display())))?);
-    if gz {
-        let mut decoder = flate2::read::GzDecoder::new(BufReader::new(input));
-        std::io::copy(&mut decoder, &mut output).map_err(io("decompressing the backup"))?;
-    } else {
-        std::io::copy(&mut BufReader::new(input), &mut output).map_err(io("copying the backup"))?;
+    output
+        .write_all(&header)
+        .map_err(io("writing the backup"))?;
+    let room = max_bytes.saturating_sub(100);
+    let copied = std::io::copy(&mut reader.take(room.saturating_add(1)), &mut output).map_err(
+        io(if gz {
+            "decompressing the backup"
+        } else {
+            "copying the backup"
+        }),
+    )?;
+    if copied > room {
+        return Err(too_large("more bytes".into()));
     }
     let file = output
         .into_inner()
         .map_err(|e| BackupError::Io("flushing".into(), e.into_error()))?;
     file.sync_all().map_err(io("syncing"))?;
-    Ok(())
+    Ok(copied + 100)
+}
+
+/// Bytes free for us on the file system that holds `dir`; `None` where it cannot be told.
+#[cfg(unix)]
+pub fn free_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value for the call to overwrite.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `st` a statvfs we own.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::useless_conversion)]
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
+#[cfg(not(unix))]
+pub fn free_space(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// Makes a rename durable: fsync the directory that holds it (best effort).

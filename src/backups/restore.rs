@@ -1,14 +1,16 @@
-//! `markethub restore FILE`: checks the backup (decompresses it, runs an integrity check,
-//! confirms it is a MarketHub database of a migration version this binary knows), refuses
-//! while a server holds the data directory, moves the current database (with its WAL) aside
-//! rather than deleting it, swaps the restored one in, and applies newer migrations.
+//! `markethub restore FILE`: refuses while a server holds the data directory; unpacks the
+//! backup beside the database under a size cap; checks the copy (intact, this binary's
+//! migration history, the schema of a database migrated from scratch to that version, foreign
+//! keys) and applies newer migrations to it — all before anything is touched, so a refused
+//! restore leaves the install exactly as it was; then moves the current database (with its
+//! WAL) aside rather than deleting it, and swaps the restored one in.
 
 use std::path::{Path, PathBuf};
 
-use super::{BackupError, file_name, unpack};
+use super::{BackupError, file_name, free_space, unpack};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::db::{self, Db, snapshot};
+use crate::db::{self, Db, DbError, snapshot};
 use crate::server::DataDirLock;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,6 +26,26 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The most a backup may unpack to: `backup.restore_max_bytes`, or the largest of 4 times the
+/// database in place, 30 times the backup file and 256 MiB; never more than the free space
+/// beside the database, less 64 MiB.
+fn size_cap(config: &Config, backup: &Path, db_path: &Path, dir: &Path) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let wanted = if config.backup.restore_max_bytes > 0 {
+        config.backup.restore_max_bytes
+    } else {
+        let current = size(db_path) + size(&with_suffix(db_path, "-wal"));
+        (current.saturating_mul(4))
+            .max(size(backup).saturating_mul(30))
+            .max(256 * MIB)
+    };
+    match free_space(dir) {
+        Some(free) => wanted.min(free.saturating_sub(64 * MIB)),
+        None => wanted,
+    }
 }
 
 pub fn restore(config: &Config, backup: &Path) -> Result<Restored, BackupError> {
@@ -45,33 +67,23 @@ pub fn restore(config: &Config, backup: &Path) -> Result<Restored, BackupError> 
     std::fs::create_dir_all(&dir)
         .map_err(|e| BackupError::Io(format!("creating {}", dir.display()), e))?;
     let staged = dir.join(format!(".restore-{}.db", now_ms()));
+    let max_bytes = size_cap(config, backup, &db_path, &dir);
     let result = (|| -> Result<i64, BackupError> {
-        unpack(backup, &staged)?;
-        let not_ours = |e: crate::db::DbError| {
-            BackupError::Invalid(format!(
-                "{} is not a MarketHub backup: {e}",
-                backup.display()
-            ))
-        };
-        snapshot::verify_file(&staged).map_err(not_ours)?;
-        let version = snapshot::schema_version(&staged)
-            .map_err(not_ours)?
-            .ok_or_else(|| {
-                BackupError::Invalid(
-                    "this file is not a MarketHub database (no schema history)".into(),
-                )
-            })?;
-        if !db::embedded_versions().contains(&version) {
-            return Err(BackupError::Invalid(format!(
-                "the backup is at schema version {version}, which this markethub does not know (is it newer?)"
-            )));
-        }
+        unpack(backup, &staged, max_bytes)?;
+        let version = snapshot::check_restorable(&staged).map_err(|e| {
+            BackupError::Invalid(format!("{} cannot be restored: {e}", backup.display()))
+        })?;
+        // Newer migrations run on the copy, before the swap: if one fails, nothing changed.
+        let mut conn = rusqlite::Connection::open(&staged).map_err(DbError::from)?;
+        db::migrate_connection(&mut conn)?;
+        drop(conn);
         Ok(version)
     })();
     let backup_version = match result {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&staged);
+            let _ = std::fs::remove_file(with_suffix(&staged, "-journal"));
             return Err(e);
         }
     };

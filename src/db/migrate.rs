@@ -33,12 +33,118 @@ pub fn embedded_versions() -> Vec<i64> {
         .collect()
 }
 
-pub(super) fn run(conn: &mut Connection) -> Result<MigrationStatus, DbError> {
+pub(crate) fn run(conn: &mut Connection) -> Result<MigrationStatus, DbError> {
+    // refinery panics on a history row it cannot parse (a forged or damaged file): read the
+    // history ourselves first, so such a file is a clear error.
+    read_history(conn)?;
     run_with(conn, embedded::migrations::runner())
 }
 
-/// Applies the embedded migrations up to `version` only: builds old databases for tests.
-#[cfg(test)]
+/// One row of `refinery_schema_history`, checked for form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub version: i64,
+    pub name: String,
+    pub checksum: u64,
+}
+
+/// The migration history of a SQLite database, oldest first; empty when it has none. Every
+/// row must be well formed (an integer version, a name, an RFC 3339 time, a numeric
+/// checksum), or the answer is an error naming the row.
+pub fn read_history(conn: &Connection) -> Result<Vec<HistoryRow>, DbError> {
+    let malformed =
+        |what: String| DbError::Schema(format!("the migration history is malformed: {what}"));
+    let exists: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'",
+        [],
+        |r| r.get(0),
+    )?;
+    if exists == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version")
+        .map_err(|e| malformed(e.to_string()))?;
+    let mut rows = stmt.query([]).map_err(|e| malformed(e.to_string()))?;
+    let mut history = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| malformed(e.to_string()))? {
+        use rusqlite::types::ValueRef;
+        let at = history.len() + 1;
+        let cell = |i: usize| {
+            row.get_ref(i)
+                .map_err(|e| malformed(format!("row {at}: {e}")))
+        };
+        let ValueRef::Integer(version) = cell(0)? else {
+            return Err(malformed(format!(
+                "row {at}: the version is not an integer"
+            )));
+        };
+        let text = |i: usize, what: &str| -> Result<String, DbError> {
+            match cell(i)? {
+                ValueRef::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
+                _ => Err(malformed(format!(
+                    "version {version}: the {what} is not text"
+                ))),
+            }
+        };
+        let name = text(1, "name")?;
+        let applied_on = text(2, "time applied")?;
+        time::OffsetDateTime::parse(&applied_on, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                malformed(format!(
+                    "version {version}: time applied {applied_on:?}: {e}"
+                ))
+            })?;
+        let checksum = text(3, "checksum")?
+            .parse::<u64>()
+            .map_err(|e| malformed(format!("version {version}: checksum: {e}")))?;
+        history.push(HistoryRow {
+            version,
+            name,
+            checksum,
+        });
+    }
+    Ok(history)
+}
+
+/// The schema version of a database whose history is exactly the first migrations of this
+/// binary (same versions, names and checksums, none missing, none unknown).
+pub fn version_of_history(history: &[HistoryRow]) -> Result<i64, DbError> {
+    let embedded = embedded::migrations::runner();
+    let known = embedded.get_migrations();
+    let Some(last) = history.last() else {
+        return Err(DbError::Schema(
+            "this file is not a MarketHub database (no schema history)".into(),
+        ));
+    };
+    if history.len() > known.len() {
+        return Err(DbError::Schema(format!(
+            "the database is at schema version {}, which this markethub does not know (is it newer?)",
+            last.version
+        )));
+    }
+    for (row, m) in history.iter().zip(known) {
+        if row.version != i64::from(m.version()) || row.name != m.name() {
+            return Err(DbError::Schema(format!(
+                "the migration history lists V{}__{} where this markethub has V{}__{}",
+                row.version,
+                row.name,
+                m.version(),
+                m.name()
+            )));
+        }
+        if row.checksum != m.checksum() {
+            return Err(DbError::Schema(format!(
+                "migration V{}__{} in the history has another checksum than this markethub's",
+                row.version, row.name
+            )));
+        }
+    }
+    Ok(last.version)
+}
+
+/// Applies the embedded migrations up to `version` only (old databases for tests, and the
+/// reference schema a restored file is compared with).
 pub(crate) fn run_until(conn: &mut Connection, version: i32) -> Result<MigrationStatus, DbError> {
     run_with(
         conn,

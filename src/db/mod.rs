@@ -57,6 +57,9 @@ pub enum DbError {
     Pool(#[from] r2d2::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A database file whose schema or history this binary cannot run.
+    #[error("{0}")]
+    Schema(String),
     #[error("unsupported database url {0:?}: {1}")]
     Url(String, String),
     #[error("{0}: {1}")]
@@ -476,6 +479,12 @@ pub fn embedded_postgres_versions() -> Vec<i64> {
 
 fn writer_gone() -> DbError {
     DbError::Task("the writer thread stopped before answering".into())
+}
+
+/// Applies the embedded migrations on an open SQLite connection (a restored copy before it
+/// is swapped in).
+pub fn migrate_connection(conn: &mut rusqlite::Connection) -> Result<MigrationStatus, DbError> {
+    migrate::run(conn)
 }
 
 /// A database file at an older schema version (tests of upgrades and restores).

@@ -1,4 +1,5 @@
-//! Consistent copies of a live SQLite database (for backups) and their verification.
+//! Consistent copies of a live SQLite database (for backups) and their verification, and the
+//! checks a file must pass before `markethub restore` puts it in place ([`check_restorable`]).
 //!
 //! The copy uses the SQLite online backup API from a dedicated read-only source connection
 //! that first opens a read transaction. In WAL mode that transaction pins one snapshot of the
@@ -7,6 +8,7 @@
 //! and writes. (A stepped backup from a connection without that transaction restarts whenever
 //! another connection writes, and under steady writes never finishes.)
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::DbError;
+use super::migrate;
 
 /// Pages copied per step: progress stays smooth and no step holds the source for long.
 const PAGES_PER_STEP: i32 = 1024;
@@ -108,6 +111,143 @@ pub fn schema_version(path: &Path) -> Result<Option<i64>, DbError> {
 pub fn verify_file(path: &Path) -> Result<(), DbError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     check_integrity(&conn)
+}
+
+/// Whether the SQLite file at `path` is a MarketHub database this binary can run, and its
+/// schema version: intact (`integrity_check`), a migration history that is exactly this
+/// binary's first migrations, every table, index, trigger and view of a database migrated
+/// from scratch to that version and nothing else, and rows that keep their foreign keys.
+pub fn check_restorable(path: &Path) -> Result<i64, DbError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    check_integrity(&conn)?;
+    let version = migrate::version_of_history(&migrate::read_history(&conn)?)?;
+    let mut reference = Connection::open_in_memory()?;
+    let target = i32::try_from(version)
+        .map_err(|_| DbError::Schema(format!("schema version {version} is out of range")))?;
+    migrate::run_until(&mut reference, target)?;
+    compare_schemas(&schema_of(&reference)?, &schema_of(&conn)?, version)?;
+    check_foreign_keys(&conn)
+        .map_err(|e| DbError::Schema(format!("the data breaks the schema: {e}")))?;
+    Ok(version)
+}
+
+/// One table, index, trigger or view as the schema describes it.
+#[derive(Debug, PartialEq, Eq)]
+struct SchemaObject {
+    table: String,
+    /// The statement that made it (none for the indexes behind UNIQUE constraints).
+    sql: Option<String>,
+    /// Columns of a table: name, declared type, NOT NULL, primary-key position.
+    columns: Vec<(String, String, bool, i64)>,
+    /// A full-text index's own table: its layout belongs to the SQLite version, so only its
+    /// presence is compared.
+    shadow: bool,
+}
+
+/// The schema of `conn`, by (kind, name). SQLite's own statistics tables are left out.
+fn schema_of(conn: &Connection) -> Result<BTreeMap<(String, String), SchemaObject>, DbError> {
+    let shadows: BTreeSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master
+         WHERE substr(name, 1, 11) <> 'sqlite_stat' AND name <> 'sqlite_sequence'",
+    )?;
+    let rows: Vec<(String, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = BTreeMap::new();
+    for (kind, name, table, sql) in rows {
+        let columns = if kind == "table" {
+            conn.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1)")?
+                .query_map([&name], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let shadow = shadows.contains(&name);
+        out.insert(
+            (kind, name),
+            SchemaObject {
+                table,
+                sql,
+                columns,
+                shadow,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Lists what is missing from, different in, or foreign to `got` against `want`.
+fn compare_schemas(
+    want: &BTreeMap<(String, String), SchemaObject>,
+    got: &BTreeMap<(String, String), SchemaObject>,
+    version: i64,
+) -> Result<(), DbError> {
+    let name = |(kind, name): &(String, String)| format!("{kind} {name}");
+    let missing: Vec<String> = want
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .map(name)
+        .collect();
+    let foreign: Vec<String> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .map(name)
+        .collect();
+    let different: Vec<String> = want
+        .iter()
+        .filter_map(|(k, w)| {
+            let g = got.get(k)?;
+            let same = w.shadow || (w.table == g.table && w.sql == g.sql && w.columns == g.columns);
+            (!same).then(|| name(k))
+        })
+        .collect();
+    if missing.is_empty() && foreign.is_empty() && different.is_empty() {
+        return Ok(());
+    }
+    let list = |what: &str, names: &[String]| {
+        (!names.is_empty()).then(|| {
+            let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+            let more = names.len().saturating_sub(shown.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("{what}: {}{tail}", shown.join(", "))
+        })
+    };
+    let parts: Vec<String> = [
+        list("missing", &missing),
+        list("different", &different),
+        list("not ours", &foreign),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Err(DbError::Schema(format!(
+        "the schema is not MarketHub's at version {version} ({})",
+        parts.join("; ")
+    )))
+}
+
+/// `PRAGMA foreign_key_check` must find nothing.
+fn check_foreign_keys(conn: &Connection) -> Result<(), DbError> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let mut rows = stmt.query([])?;
+    if let Some(row) = rows.next()? {
+        let table: String = row.get(0)?;
+        let parent: String = row.get(2)?;
+        return Err(DbError::Schema(format!(
+            "rows of {table} refer to {parent} rows that do not exist"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod products;
 mod profile;
 mod rate_limits;
 mod refunds;
+mod restore;
 mod reviews;
 #[cfg(feature = "sentry")]
 mod sentry;

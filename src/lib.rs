@@ -26,6 +26,7 @@ pub mod payments;
 pub mod refunds;
 pub mod reviews;
 pub mod server;
+pub mod signing;
 pub mod state;
 pub mod sync;
 pub mod text;

@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::http::rate_limit::RateLimits;
 use crate::mail::MailSignal;
 use crate::payments::gateway::MpesaGateway;
+use crate::signing::Signer;
 use crate::sync::Role;
 use crate::sync::client::SyncHandle;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
     /// Central or hub instance, and the hub's sync round (see `sync`).
     pub sync: Arc<SyncHandle>,
+    /// Keyed hashes from the server secret: mailed links, signed file URLs.
+    pub signer: Arc<Signer>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             sync: SyncHandle::new(Role::Central),
             listing_cache: Arc::new(ListingCache::new(config.catalog.listing_cache_entries)),
             tokens: Arc::new(tokens),
+            signer: Arc::new(Signer::new(jwt_secret)),
             hasher: Arc::new(hasher),
             limits: Arc::new(RateLimits::new(&config.rate_limit)),
             mail: MailSignal::default(),

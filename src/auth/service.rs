@@ -128,7 +128,7 @@ fn queue_verification(
     user: &User,
     now: i64,
 ) -> Result<(), DbError> {
-    let token = random_token(32);
+    let (nonce, token) = mail::link_token(&state.signer);
     let hours = state.config.auth.verify_token_ttl_hours;
     let ttl = i64::try_from(hours).unwrap_or(48) * 3_600_000;
     store::replace_one_time_token(
@@ -142,7 +142,7 @@ fn queue_verification(
     let m = templates::verify_email(
         &user.email,
         &user.full_name,
-        &token,
+        &nonce,
         &state.config.public_url(),
         hours,
     );
@@ -386,7 +386,7 @@ pub async fn forgot_password(state: &AppState, email: &str, ip: IpAddr) -> Resul
             let now = now_ms();
             let minutes = st.config.auth.reset_token_ttl_minutes;
             let ttl = i64::try_from(minutes).unwrap_or(60) * 60_000;
-            let token = random_token(32);
+            let (nonce, token) = mail::link_token(&st.signer);
             store::replace_one_time_token(
                 c,
                 &hash_token(&token),
@@ -398,7 +398,7 @@ pub async fn forgot_password(state: &AppState, email: &str, ip: IpAddr) -> Resul
             let m = templates::reset_password(
                 &user.email,
                 &user.full_name,
-                &token,
+                &nonce,
                 &st.config.public_url(),
                 minutes,
             );

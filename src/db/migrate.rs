@@ -26,11 +26,18 @@ pub struct MigrationStatus {
 
 /// Versions of the migrations compiled into this binary, in order.
 pub fn embedded_versions() -> Vec<i64> {
-    embedded::migrations::runner()
-        .get_migrations()
+    embedded_in_order()
         .iter()
         .map(|m| i64::from(m.version()))
         .collect()
+}
+
+/// The embedded migrations by version (the macro lists them by file name, where V10 comes
+/// before V2).
+fn embedded_in_order() -> Vec<refinery::Migration> {
+    let mut all = embedded::migrations::runner().get_migrations().clone();
+    all.sort_by_key(refinery::Migration::version);
+    all
 }
 
 pub(crate) fn run(conn: &mut Connection) -> Result<MigrationStatus, DbError> {
@@ -110,8 +117,7 @@ pub fn read_history(conn: &Connection) -> Result<Vec<HistoryRow>, DbError> {
 /// The schema version of a database whose history is exactly the first migrations of this
 /// binary (same versions, names and checksums, none missing, none unknown).
 pub fn version_of_history(history: &[HistoryRow]) -> Result<i64, DbError> {
-    let embedded = embedded::migrations::runner();
-    let known = embedded.get_migrations();
+    let known = embedded_in_order();
     let Some(last) = history.last() else {
         return Err(DbError::Schema(
             "this file is not a MarketHub database (no schema history)".into(),
@@ -123,7 +129,7 @@ pub fn version_of_history(history: &[HistoryRow]) -> Result<i64, DbError> {
             last.version
         )));
     }
-    for (row, m) in history.iter().zip(known) {
+    for (row, m) in history.iter().zip(&known) {
         if row.version != i64::from(m.version()) || row.name != m.name() {
             return Err(DbError::Schema(format!(
                 "the migration history lists V{}__{} where this markethub has V{}__{}",

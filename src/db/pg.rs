@@ -224,11 +224,13 @@ fn run_migrations(client: &mut Client) -> Result<MigrationStatus, DbError> {
 
 /// Versions of the embedded PostgreSQL migrations, in order.
 pub(super) fn embedded_versions() -> Vec<i64> {
-    embedded::migrations::runner()
+    let mut versions: Vec<i64> = embedded::migrations::runner()
         .get_migrations()
         .iter()
         .map(|m| i64::from(m.version()))
-        .collect()
+        .collect();
+    versions.sort_unstable();
+    versions
 }
 
 pub(super) fn map_err(e: postgres::Error) -> DbError {

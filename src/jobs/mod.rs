@@ -36,7 +36,11 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
     let mut jobs = vec![
         tokio::spawn(sender::run(
             state.db.clone(),
-            state.config.mail.clone(),
+            sender::SenderSetup {
+                cfg: state.config.mail.clone(),
+                signer: (*state.signer).clone(),
+                log_links: state.config.environment != crate::config::Environment::Production,
+            },
             state.mail.clone(),
             shutdown.clone(),
         )),

@@ -2,6 +2,12 @@
 //! the change that causes them ([`enqueue`]), then delivered by the background sender
 //! (`sender.rs`): over SMTP when `mail.smtp_url` is set, otherwise logged and kept in the
 //! outbox where an admin (or a demo) can read them at `GET /api/v1/admin/mail`.
+//!
+//! A message with a one-time link (verification, password reset) is stored with
+//! [`LINK_SECRET`] where the token goes and a random nonce beside it; the sender recomputes
+//! the token from the nonce with the server's key ([`crate::signing`]) as it sends, and the
+//! nonce is cleared once the message is sent, logged or given up. Neither the outbox, the
+//! admin mail view nor a backup holds a usable token.
 
 pub mod routes;
 pub mod sender;
@@ -19,7 +25,32 @@ pub struct Mail {
     pub kind: &'static str,
     pub to: String,
     pub subject: String,
+    /// The text; [`LINK_SECRET`] stands where a one-time token goes.
     pub body: String,
+    /// The nonce the one-time token is computed from at send time, if the body has one.
+    pub secret_ref: Option<String>,
+}
+
+/// What stands in a stored body where the one-time token goes.
+pub const LINK_SECRET: &str = "[redacted]";
+
+/// The text to send: `body` with its one-time token, computed from `secret_ref`.
+pub fn render(body: &str, secret_ref: Option<&str>, signer: &crate::signing::Signer) -> String {
+    match secret_ref {
+        Some(nonce) => body.replace(
+            LINK_SECRET,
+            &signer.sign(crate::signing::Purpose::MailLink, nonce),
+        ),
+        None => body.to_owned(),
+    }
+}
+
+/// A fresh one-time token for a mailed link: the nonce to store with the message, and the
+/// token itself (whose hash is stored with the account; the token is not kept anywhere).
+pub fn link_token(signer: &crate::signing::Signer) -> (String, String) {
+    let nonce = crate::auth::tokens::random_token(18);
+    let token = signer.sign(crate::signing::Purpose::MailLink, &nonce);
+    (nonce, token)
 }
 
 /// Queues `mail` in the caller's transaction: it is sent only if that transaction commits.
@@ -45,8 +76,10 @@ impl MailSignal {
 pub mod templates {
     use super::Mail;
 
-    pub fn verify_email(to: &str, name: &str, token: &str, base_url: &str, hours: u64) -> Mail {
+    pub fn verify_email(to: &str, name: &str, nonce: &str, base_url: &str, hours: u64) -> Mail {
+        let token = super::LINK_SECRET;
         Mail {
+            secret_ref: Some(nonce.to_owned()),
             kind: "verify_email",
             to: to.to_owned(),
             subject: "Confirm your MarketHub email address".into(),
@@ -60,8 +93,10 @@ pub mod templates {
         }
     }
 
-    pub fn reset_password(to: &str, name: &str, token: &str, base_url: &str, minutes: u64) -> Mail {
+    pub fn reset_password(to: &str, name: &str, nonce: &str, base_url: &str, minutes: u64) -> Mail {
+        let token = super::LINK_SECRET;
         Mail {
+            secret_ref: Some(nonce.to_owned()),
             kind: "reset_password",
             to: to.to_owned(),
             subject: "Reset your MarketHub password".into(),
@@ -87,6 +122,7 @@ pub mod templates {
             .map(|n| format!("\nNote from the MarketHub team:\n{n}\n"))
             .unwrap_or_default();
         Mail {
+            secret_ref: None,
             kind: "merchant_approved",
             to: to.to_owned(),
             subject: format!("{business} is now a MarketHub merchant"),
@@ -100,6 +136,7 @@ pub mod templates {
 
     pub fn merchant_rejected(to: &str, name: &str, business: &str, note: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "merchant_rejected",
             to: to.to_owned(),
             subject: format!("Your MarketHub merchant application for {business}"),
@@ -125,6 +162,7 @@ pub mod templates {
             .map(|(n, q)| format!("  - {q} × {n}\n"))
             .collect();
         Mail {
+            secret_ref: None,
             kind: "order_placed",
             to: to.to_owned(),
             subject: format!("Your MarketHub order {}", short(order_id)),
@@ -147,6 +185,7 @@ pub mod templates {
             .map(|(n, q)| format!("  - {q} × {n}\n"))
             .collect();
         Mail {
+            secret_ref: None,
             kind: "merchant_new_order",
             to: to.to_owned(),
             subject: format!("New order {} for {business}", short(sub_order_id)),
@@ -166,6 +205,7 @@ pub mod templates {
     ) -> Mail {
         let what = status.replace('_', " ");
         Mail {
+            secret_ref: None,
             kind: "order_status",
             to: to.to_owned(),
             subject: format!("Order {}: {what}", short(order_id)),
@@ -177,6 +217,7 @@ pub mod templates {
 
     pub fn order_cancelled(to: &str, name: &str, order_id: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "order_cancelled",
             to: to.to_owned(),
             subject: format!("Order {} cancelled", short(order_id)),
@@ -197,6 +238,7 @@ pub mod templates {
             .map(|r| format!(" (M-Pesa receipt {r})"))
             .unwrap_or_default();
         Mail {
+            secret_ref: None,
             kind: "payment_received",
             to: to.to_owned(),
             subject: format!("Payment received for order {}", short(order_id)),
@@ -208,6 +250,7 @@ pub mod templates {
 
     pub fn payment_failed(to: &str, name: &str, order_id: &str, why: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "payment_failed",
             to: to.to_owned(),
             subject: format!("Payment for order {} did not go through", short(order_id)),
@@ -220,6 +263,7 @@ pub mod templates {
 
     pub fn order_released(to: &str, name: &str, order_id: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "order_released",
             to: to.to_owned(),
             subject: format!("Order {} released", short(order_id)),
@@ -238,6 +282,7 @@ pub mod templates {
     ) -> Mail {
         let note = note.map(|n| format!("\nNote: {n}\n")).unwrap_or_default();
         Mail {
+            secret_ref: None,
             kind: "refund_approved",
             to: to.to_owned(),
             subject: format!("Refund approved for order {}", short(order_id)),
@@ -249,6 +294,7 @@ pub mod templates {
 
     pub fn refund_denied(to: &str, name: &str, order_id: &str, note: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "refund_denied",
             to: to.to_owned(),
             subject: format!("Refund request for order {}", short(order_id)),
@@ -265,6 +311,7 @@ pub mod templates {
 
     pub fn password_changed(to: &str, name: &str) -> Mail {
         Mail {
+            secret_ref: None,
             kind: "password_changed",
             to: to.to_owned(),
             subject: "Your MarketHub password was changed".into(),
@@ -274,5 +321,62 @@ pub mod templates {
                  If this was not you, reset your password at once and contact support.\n"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::Signer;
+
+    #[test]
+    fn links_are_rendered_from_the_nonce_at_send_time_only() {
+        let signer = Signer::new("a server secret a server secret !!");
+        let (nonce, token) = link_token(&signer);
+        let m = templates::reset_password("a@b.test", "A", &nonce, "https://shop.test", 60);
+        assert!(!m.body.contains(&token));
+        assert!(m.body.contains("/reset-password?token=[redacted]"));
+        let sent = render(&m.body, m.secret_ref.as_deref(), &signer);
+        assert!(sent.contains(&format!("/reset-password?token={token}")));
+        assert!(!sent.contains(LINK_SECRET));
+        let other = Signer::new("another secret another secret !!!!");
+        assert!(!render(&m.body, m.secret_ref.as_deref(), &other).contains(&token));
+    }
+
+    #[test]
+    fn the_upgrade_removes_tokens_from_messages_written_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        crate::db::old_database(&path, 9).expect("a version 9 database");
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for (id, kind, status) in [
+            ("m1", "reset_password", "pending"),
+            ("m2", "verify_email", "sent"),
+            ("m3", "order_placed", "sent"),
+        ] {
+            conn.execute(
+                "INSERT INTO mail_outbox (id, kind, to_addr, subject, body_text, status,
+                                          next_attempt_at, created_at)
+                 VALUES (?1, ?2, 'a@b.test', 's', 'link ?token=SECRET123', ?3, 0, 0)",
+                rusqlite::params![id, kind, status],
+            )
+            .expect("insert");
+        }
+        drop(conn);
+        let mut conn = rusqlite::Connection::open(&path).expect("open");
+        crate::db::migrate_connection(&mut conn).expect("upgrade");
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT id, status, body_text FROM mail_outbox ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("rows");
+        assert_eq!(rows[0].1, "failed", "an unsent link is withdrawn");
+        assert_eq!(rows[1].1, "sent");
+        for (id, _, body) in &rows[..2] {
+            assert!(!body.contains("SECRET123"), "{id}: {body}");
+        }
+        assert!(rows[2].2.contains("SECRET123"), "other mail is left alone");
     }
 }

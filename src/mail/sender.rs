@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::config::MailConfig;
 use crate::db::{Db, DbError};
+use crate::signing::Signer;
 
 use super::MailSignal;
 use super::store::{self, Claimed};
@@ -44,7 +45,24 @@ pub fn backoff_ms(cfg: &MailConfig, attempts: u32) -> u64 {
 }
 
 /// Runs until `shutdown` is cancelled; a message being sent is finished first.
-pub async fn run(db: Db, cfg: MailConfig, signal: MailSignal, shutdown: CancellationToken) {
+/// What the sender needs besides the outbox: how to send, and how to render one-time links.
+pub struct SenderSetup {
+    pub cfg: MailConfig,
+    /// Recomputes the one-time tokens of links as they are sent.
+    pub signer: Signer,
+    /// Without SMTP, write messages that carry a one-time link to the log in full (a
+    /// development install has no other way to follow them); production logs only that a
+    /// message was not sent.
+    pub log_links: bool,
+}
+
+pub async fn run(db: Db, setup: SenderSetup, signal: MailSignal, shutdown: CancellationToken) {
+    let SenderSetup {
+        cfg,
+        signer,
+        log_links,
+    } = setup;
+    let render = Render { signer, log_links };
     let transport = match transport(&cfg) {
         Ok(t) => t,
         Err(e) => {
@@ -62,7 +80,7 @@ pub async fn run(db: Db, cfg: MailConfig, signal: MailSignal, shutdown: Cancella
     tracing::info!(smtp = transport.is_some(), "mail sender started");
     let poll = Duration::from_secs(cfg.poll_interval_secs);
     loop {
-        let wait = match deliver_due(&db, &cfg, transport.as_ref(), &from).await {
+        let wait = match deliver_due(&db, &cfg, &render, transport.as_ref(), &from).await {
             Ok(Some(next)) => {
                 Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0)).min(poll)
             }
@@ -82,9 +100,22 @@ pub async fn run(db: Db, cfg: MailConfig, signal: MailSignal, shutdown: Cancella
 }
 
 /// Delivers everything due now; returns when the next message falls due.
+/// How a stored message becomes the text that is sent.
+struct Render {
+    signer: Signer,
+    log_links: bool,
+}
+
+impl Render {
+    fn body(&self, msg: &Claimed) -> String {
+        super::render(&msg.body, msg.secret_ref.as_deref(), &self.signer)
+    }
+}
+
 async fn deliver_due(
     db: &Db,
     cfg: &MailConfig,
+    render: &Render,
     transport: Option<&Transport>,
     from: &Mailbox,
 ) -> Result<Option<i64>, DbError> {
@@ -99,7 +130,7 @@ async fn deliver_due(
         if transport.is_none() {
             // Nothing leaves the machine: log them all, then record them in one write.
             for msg in &batch {
-                deliver(cfg, None, from, msg).await;
+                deliver(cfg, render, None, from, msg).await;
             }
             let ids: Vec<String> = batch.into_iter().map(|m| m.id).collect();
             db.write(move |c| {
@@ -121,7 +152,7 @@ async fn deliver_due(
                 tracing::warn!(id = %msg.id, "mail claim expired before sending; left to its new sender");
                 continue;
             }
-            let outcome = deliver(cfg, transport, from, &msg).await;
+            let outcome = deliver(cfg, render, transport, from, &msg).await;
             let id = msg.id.clone();
             db.write(move |c| match outcome {
                 Outcome::Sent => store::finish(c, &id, "sent", None, now_ms()),
@@ -143,15 +174,28 @@ enum Outcome {
 
 async fn deliver(
     cfg: &MailConfig,
+    render: &Render,
     transport: Option<&Transport>,
     from: &Mailbox,
     msg: &Claimed,
 ) -> Outcome {
     let Some(transport) = transport else {
-        tracing::info!(
-            to = %msg.to, subject = %msg.subject,
-            "mail not sent (no SMTP configured); admins read it at GET /api/v1/admin/mail"
-        );
+        if msg.secret_ref.is_some() && render.log_links {
+            tracing::info!(
+                to = %msg.to, subject = %msg.subject, body = %render.body(msg),
+                "mail not sent (no SMTP configured); its one-time link is only in this log"
+            );
+        } else if msg.secret_ref.is_some() {
+            tracing::warn!(
+                to = %msg.to, subject = %msg.subject,
+                "mail with a one-time link not sent: no SMTP configured (mail.smtp_url)"
+            );
+        } else {
+            tracing::info!(
+                to = %msg.to, subject = %msg.subject,
+                "mail not sent (no SMTP configured); admins read it at GET /api/v1/admin/mail"
+            );
+        }
         return Outcome::Logged;
     };
     let to: Mailbox = match msg.to.parse() {
@@ -162,7 +206,7 @@ async fn deliver(
         .from(from.clone())
         .to(to)
         .subject(msg.subject.clone())
-        .body(msg.body.clone())
+        .body(render.body(msg))
     {
         Ok(m) => m,
         Err(e) => return Outcome::Failed(format!("could not build message: {e}")),

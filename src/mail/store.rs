@@ -12,15 +12,16 @@ use super::Mail;
 pub fn insert(c: &dyn Conn, mail: &Mail, now: i64) -> Result<(), DbError> {
     c.execute(
         "INSERT INTO mail_outbox (id, kind, to_addr, subject, body_text, status, attempts,
-                                  next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+                                  next_attempt_at, created_at, secret_ref)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7)",
         params![
             crate::ids::new_id(),
             mail.kind,
             &mail.to,
             &mail.subject,
             &mail.body,
-            now
+            now,
+            mail.secret_ref.as_deref()
         ],
     )?;
     Ok(())
@@ -32,7 +33,10 @@ pub struct Claimed {
     pub id: String,
     pub to: String,
     pub subject: String,
+    /// The stored text ([`super::LINK_SECRET`] where a one-time token goes).
     pub body: String,
+    /// The nonce of its one-time token, if it has one.
+    pub secret_ref: Option<String>,
     /// Attempts including this one.
     pub attempts: u32,
 }
@@ -54,7 +58,7 @@ pub fn claim_due(
                 OR (status = 'sending' AND locked_until < $1)
              ORDER BY next_attempt_at
              LIMIT $3)
-         RETURNING id, to_addr, subject, body_text, attempts",
+         RETURNING id, to_addr, subject, body_text, attempts, secret_ref",
         params![now, now + lease_ms, limit],
     )?;
     rows.iter()
@@ -65,6 +69,7 @@ pub fn claim_due(
                 subject: r.get(2)?,
                 body: r.get(3)?,
                 attempts: u32::try_from(r.get::<i64>(4)?).unwrap_or(u32::MAX),
+                secret_ref: r.get(5)?,
             })
         })
         .collect()
@@ -96,7 +101,8 @@ pub fn next_due_at(c: &dyn Conn) -> Result<Option<i64>, DbError> {
     )
 }
 
-/// Records the end state of a claimed message: `sent`, `logged` or `failed`.
+/// Records the end state of a claimed message: `sent`, `logged` or `failed`. Its one-time
+/// link dies with it: the nonce it was computed from is cleared.
 pub fn finish(
     c: &dyn Conn,
     id: &str,
@@ -106,7 +112,8 @@ pub fn finish(
 ) -> Result<(), DbError> {
     c.execute(
         "UPDATE mail_outbox SET status = $1, last_error = $2, locked_until = NULL,
-                sent_at = CASE WHEN $1 IN ('sent', 'logged') THEN $3 ELSE sent_at END
+                sent_at = CASE WHEN $1 IN ('sent', 'logged') THEN $3 ELSE sent_at END,
+                secret_ref = NULL
          WHERE id = $4",
         params![status, error, now, id],
     )?;

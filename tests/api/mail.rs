@@ -89,7 +89,7 @@ async fn a_temporary_refusal_is_retried_and_the_message_sent_once() {
 }
 
 #[tokio::test]
-async fn without_smtp_mail_is_logged_and_kept_readable() {
+async fn without_smtp_mail_is_logged_and_kept_readable_but_links_are_withheld() {
     let srv = TestServer::start().await;
     let admin = srv.admin().await;
     srv.register("nosmtp@example.com").await;
@@ -101,13 +101,17 @@ async fn without_smtp_mail_is_logged_and_kept_readable() {
         })
         .await;
     assert_eq!(status, "logged");
-    let token = srv
-        .mailed_token(&admin, "nosmtp@example.com", "verify_email")
-        .await;
-    let r = srv
-        .post("/auth/verify-email", json!({"token": token}), None)
-        .await;
-    assert_eq!(r.status, 200);
+    let items = srv.mail_to(&admin, "nosmtp@example.com").await;
+    let body = items
+        .iter()
+        .find(|m| m["kind"] == "verify_email")
+        .and_then(|m| m["body"].as_str())
+        .unwrap_or_default();
+    assert!(
+        body.contains("/verify-email?token=[redacted]"),
+        "the admin view shows where the link goes, not its token: {body}"
+    );
+    assert_eq!(token_in(body), None);
     let bad = srv
         .get("/admin/mail?status=bogus", Some(&admin.access))
         .await;
@@ -117,4 +121,94 @@ async fn without_smtp_mail_is_logged_and_kept_readable() {
         srv.get("/admin/mail", Some(&customer.access)).await.status,
         403
     );
+}
+
+/// Whether `needle` occurs in the file at `path` (absent files hold nothing).
+fn file_holds(path: &std::path::Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_mailed_reset_token_is_in_neither_the_database_nor_a_backup() {
+    if crate::common::sqlite_only("reading the database file and its backup") {
+        return;
+    }
+    let mut stub = SmtpStub::start(0).await;
+    let url = stub.url();
+    let srv = TestServer::with(|c| c.mail.smtp_url = url).await;
+    let admin = srv.admin().await;
+    srv.register("victim@example.com").await;
+    let r = srv
+        .post(
+            "/auth/forgot-password",
+            json!({"email": "victim@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let token = stub.token_for("victim@example.com", "Reset").await;
+    srv.eventually("the outbox to record the delivery", || async {
+        outbox_status(&srv, &admin, "victim@example.com", "reset_password")
+            .await
+            .filter(|(st, _)| st == "sent")
+    })
+    .await;
+
+    let view = srv.mail_to(&admin, "victim@example.com").await;
+    let reset = view
+        .iter()
+        .find(|m| m["kind"] == "reset_password")
+        .and_then(|m| m["body"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reset.contains("/reset-password?token=[redacted]"),
+        "{reset}"
+    );
+    assert!(!reset.contains(&token));
+
+    let made = srv
+        .post("/admin/backups", json!({}), Some(&admin.access))
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let name = made.body["name"].as_str().expect("backup name").to_owned();
+    let bytes = srv
+        .client
+        .get(srv.url(&format!("/admin/backups/{name}")))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("backup bytes");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let gz = scratch.path().join(&name);
+    std::fs::write(&gz, &bytes).expect("write");
+    let copy = scratch.path().join("copy.db");
+    markethub::backups::unpack(&gz, &copy, u64::MAX).expect("unpack");
+    assert!(
+        !file_holds(&copy, &token),
+        "the backup holds the reset token"
+    );
+    let db = srv.config.data_dir.join("markethub.db");
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        assert!(
+            !file_holds(&file, &token),
+            "{} holds the reset token",
+            file.display()
+        );
+    }
+
+    // The mailed link itself works, once.
+    let r = srv
+        .post(
+            "/auth/reset-password",
+            json!({"token": token, "password": "Otter-Lantern-93"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
 }

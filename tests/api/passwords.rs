@@ -2,7 +2,16 @@
 
 use serde_json::json;
 
+use crate::common::smtp::SmtpStub;
 use crate::common::{PASSWORD, Session, TestServer};
+
+/// A server that delivers its mail to a stub on loopback (the only way to read a link:
+/// the outbox keeps none).
+async fn with_mail() -> (TestServer, SmtpStub) {
+    let stub = SmtpStub::start(0).await;
+    let url = stub.url();
+    (TestServer::with(|c| c.mail.smtp_url = url).await, stub)
+}
 
 const NEW_PASSWORD: &str = "Otter-Lantern-93";
 
@@ -38,7 +47,7 @@ async fn forgot_password_answers_the_same_for_unknown_accounts() {
 
 #[tokio::test]
 async fn reset_password_is_single_use_and_signs_out_everywhere() {
-    let srv = TestServer::start().await;
+    let (srv, mut stub) = with_mail().await;
     let admin = srv.admin().await;
     let s = srv.register("reset@example.com").await;
     srv.post(
@@ -47,9 +56,7 @@ async fn reset_password_is_single_use_and_signs_out_everywhere() {
         None,
     )
     .await;
-    let token = srv
-        .mailed_token(&admin, "reset@example.com", "reset_password")
-        .await;
+    let token = stub.token_for("reset@example.com", "Reset").await;
 
     let weak = srv
         .post(
@@ -99,8 +106,7 @@ async fn reset_password_is_single_use_and_signs_out_everywhere() {
 
 #[tokio::test]
 async fn only_the_latest_reset_link_works() {
-    let srv = TestServer::start().await;
-    let admin = srv.admin().await;
+    let (srv, mut stub) = with_mail().await;
     srv.register("twice@example.com").await;
     srv.post(
         "/auth/forgot-password",
@@ -108,18 +114,14 @@ async fn only_the_latest_reset_link_works() {
         None,
     )
     .await;
-    let first = srv
-        .mailed_token(&admin, "twice@example.com", "reset_password")
-        .await;
+    let first = stub.token_for("twice@example.com", "Reset").await;
     srv.post(
         "/auth/forgot-password",
         json!({"email": "twice@example.com"}),
         None,
     )
     .await;
-    let second = srv
-        .mailed_token(&admin, "twice@example.com", "reset_password")
-        .await;
+    let second = stub.token_for("twice@example.com", "Reset").await;
     assert_ne!(first, second);
     let old = srv
         .post(
@@ -149,20 +151,15 @@ async fn only_the_latest_reset_link_works() {
 
 #[tokio::test]
 async fn email_verification_flow() {
-    let srv = TestServer::start().await;
-    let admin = srv.admin().await;
+    let (srv, mut stub) = with_mail().await;
     let s = srv.register("verify@example.com").await;
-    let first = srv
-        .mailed_token(&admin, "verify@example.com", "verify_email")
-        .await;
+    let first = stub.token_for("verify@example.com", "Confirm").await;
 
     let resent = srv
         .post("/auth/resend-verification", json!({}), Some(&s.access))
         .await;
     assert_eq!(resent.status, 202);
-    let second = srv
-        .mailed_token(&admin, "verify@example.com", "verify_email")
-        .await;
+    let second = stub.token_for("verify@example.com", "Confirm").await;
     assert_ne!(first, second);
     let stale = srv
         .post("/auth/verify-email", json!({"token": first}), None)

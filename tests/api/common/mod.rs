@@ -388,18 +388,6 @@ impl TestServer {
         r.body["items"].as_array().cloned().unwrap_or_default()
     }
 
-    /// The token carried by the newest outbox message of `kind` to `to`. The message is
-    /// written in the same transaction as the request that caused it, so it is there as
-    /// soon as that request has answered.
-    pub async fn mailed_token(&self, admin: &Session, to: &str, kind: &str) -> String {
-        let items = self.mail_to(admin, to).await;
-        let m = items
-            .iter()
-            .find(|m| m["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} mail to {to}: {items:?}"));
-        token_in(m["body"].as_str().unwrap_or("")).expect("mail carries a token")
-    }
-
     /// Polls `check` until it returns `Some` (at most ~10 s): for effects of background
     /// jobs, which finish after the request that queued them has answered.
     pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T

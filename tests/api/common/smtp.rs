@@ -112,6 +112,19 @@ impl SmtpStub {
             .expect("a message reaches the SMTP stub in time")
             .expect("stub running")
     }
+
+    /// The token of the link in the next message to `to` whose subject contains `subject`
+    /// (messages in between are passed over).
+    pub async fn token_for(&mut self, to: &str, subject: &str) -> String {
+        loop {
+            let msg = self.next().await;
+            if msg.to.iter().any(|t| t == to) && msg.subject().contains(subject) {
+                let body = msg.body_text();
+                return super::token_in(&body)
+                    .unwrap_or_else(|| panic!("no token in the mail to {to}: {body}"));
+            }
+        }
+    }
 }
 
 async fn session(

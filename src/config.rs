@@ -242,6 +242,10 @@ pub struct UploadsConfig {
     /// Largest accepted image, in bytes.
     pub max_image_bytes: usize,
     pub max_images_per_product: u32,
+    /// Widest and tallest accepted image, in pixels (read from its header before decoding).
+    pub max_image_side_px: u32,
+    /// Most pixels an accepted image may have, in millions.
+    pub max_image_megapixels: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -460,6 +464,8 @@ impl Default for UploadsConfig {
             storage: ImageStorage::Local,
             max_image_bytes: 5 * 1024 * 1024,
             max_images_per_product: 10,
+            max_image_side_px: 8000,
+            max_image_megapixels: 40,
         }
     }
 }
@@ -635,6 +641,12 @@ impl Config {
         }
         if self.http.request_timeout_secs == 0 {
             problems.push("http.request_timeout_secs: must be at least 1".into());
+        }
+        if self.uploads.max_image_side_px == 0 {
+            problems.push("uploads.max_image_side_px: must be at least 1".into());
+        }
+        if self.uploads.max_image_megapixels == 0 {
+            problems.push("uploads.max_image_megapixels: must be at least 1".into());
         }
         if self.http.header_read_timeout_secs == 0 {
             problems.push("http.header_read_timeout_secs: must be at least 1".into());

@@ -1,6 +1,8 @@
-//! Image storage: content sniffing by magic bytes, the [`ImageStore`] trait with its local
-//! disk implementation (files under `<data_dir>/uploads`, served at `/media/…` with
-//! immutable cache headers), and the choice of store from the config.
+//! Image storage: content sniffing by magic bytes, then a real decode ([`check_pixels`]:
+//! dimensions under the configured limits, the whole file parsed as the format it claims),
+//! the [`ImageStore`] trait with its local disk implementation (files under
+//! `<data_dir>/uploads`, served at `/media/…` with immutable cache headers), and the choice of
+//! store from the config.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::config::{Config, ImageStorage};
+use crate::config::{Config, ImageStorage, UploadsConfig};
 use crate::http::AppError;
 use crate::state::AppState;
 
@@ -66,6 +68,86 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
         None
     }
 }
+
+/// How many pixels an uploaded image may have.
+#[derive(Debug, Clone, Copy)]
+pub struct PixelLimits {
+    pub max_side: u32,
+    pub max_pixels: u64,
+}
+
+impl PixelLimits {
+    pub fn from_config(cfg: &UploadsConfig) -> PixelLimits {
+        PixelLimits {
+            max_side: cfg.max_image_side_px,
+            max_pixels: u64::from(cfg.max_image_megapixels) * 1_000_000,
+        }
+    }
+}
+
+/// Why an upload's content was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PixelProblem {
+    #[error(
+        "is {width}×{height} pixels; images are limited to {max_side} pixels a side and {megapixels} megapixels"
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        megapixels: u64,
+    },
+    #[error("is not a valid {format} image ({reason})")]
+    Malformed {
+        format: &'static str,
+        reason: String,
+    },
+}
+
+/// Reads the dimensions from the header, refuses them beyond `limits` (before any pixel
+/// memory is taken), then decodes the whole file as `kind`: a header followed by something
+/// else (HTML, a script, a truncated body) is refused. Blocking and CPU-bound: call it on
+/// the blocking pool. Decoding briefly holds the pixels (up to 4 bytes each).
+pub fn check_pixels(
+    bytes: &[u8],
+    kind: ImageKind,
+    limits: PixelLimits,
+) -> Result<(u32, u32), PixelProblem> {
+    use image::{ImageFormat, ImageReader, Limits};
+    let (format, name) = match kind {
+        ImageKind::Jpeg => (ImageFormat::Jpeg, "JPEG"),
+        ImageKind::Png => (ImageFormat::Png, "PNG"),
+        ImageKind::Webp => (ImageFormat::WebP, "WebP"),
+    };
+    let malformed = |e: image::ImageError| PixelProblem::Malformed {
+        format: name,
+        reason: e.to_string(),
+    };
+    let reader = || ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let (width, height) = reader().into_dimensions().map_err(malformed)?;
+    if width > limits.max_side
+        || height > limits.max_side
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
+        return Err(PixelProblem::TooLarge {
+            width,
+            height,
+            max_side: limits.max_side,
+            megapixels: limits.max_pixels / 1_000_000,
+        });
+    }
+    let mut bounded = Limits::default();
+    bounded.max_image_width = Some(limits.max_side);
+    bounded.max_image_height = Some(limits.max_side);
+    bounded.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    let mut full = reader();
+    full.limits(bounded);
+    full.decode().map_err(malformed)?;
+    Ok((width, height))
+}
+
+/// Decodes run one at a time: each holds a whole image's pixels for a moment.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// Where a stored image lives.
 #[derive(Debug, Clone)]
@@ -229,11 +311,13 @@ fn multipart_error(e: MultipartError) -> AppError {
 }
 
 /// Reads the `file` field of a multipart upload and checks it: present (422), at most
-/// `max_bytes` (413), and a JPEG, PNG or WebP by its content (415).
+/// `uploads.max_image_bytes` (413), a JPEG, PNG or WebP by its content (415), within the
+/// pixel limits and decodable as that format throughout (422 naming `file`).
 pub async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
-    max_bytes: usize,
+    cfg: &UploadsConfig,
 ) -> Result<Upload, AppError> {
+    let max_bytes = cfg.max_image_bytes;
     let mut multipart = multipart.map_err(|_| {
         AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -263,6 +347,13 @@ pub async fn receive(
             "only JPEG, PNG and WebP images are accepted (checked by content)",
         )
     })?;
+    let limits = PixelLimits::from_config(cfg);
+    let _turn = DECODING.acquire().await.map_err(AppError::internal)?;
+    let data = bytes.clone();
+    tokio::task::spawn_blocking(move || check_pixels(&data, kind, limits))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|problem| AppError::invalid_field("file", problem.to_string()))?;
     Ok(Upload { bytes, kind })
 }
 

@@ -589,7 +589,7 @@ struct ImageUploadForm {
         (status = 409, description = "The product already has the most images allowed (`too_many_images`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 413, description = "The image is larger than allowed (`payload_too_large`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "Not a multipart body (`unsupported_media_type`), or not a JPEG, PNG or WebP image (`unsupported_image_type`)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "No `file` field", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "No `file` field, or the image is larger than `uploads.max_image_side_px`/`max_image_megapixels` or does not decode as the format it claims (`error.fields.file` says which)", body = crate::http::openapi::ErrorEnvelope),
         (status = 502, description = "The image service did not accept the file (`storage_unavailable`)", body = crate::http::openapi::ErrorEnvelope),
     )
 )]
@@ -613,7 +613,7 @@ async fn upload_image(
     if state.db.read(check).await? >= max_images {
         return Err(too_many_images(max_images));
     }
-    let upload = images::receive(multipart, state.config.uploads.max_image_bytes).await?;
+    let upload = images::receive(multipart, &state.config.uploads).await?;
     let image_id = new_id();
     let stored = images::put(&state, "products", &image_id, &upload).await?;
     let row = stored.clone();

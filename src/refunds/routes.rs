@@ -299,7 +299,7 @@ struct EvidenceUpload {
         (status = 409, description = "The request was already decided (`refund_decided`) or has 5 pictures (`too_many_images`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 413, description = "The image or the body is too large (`payload_too_large`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "Not a multipart/form-data body (`unsupported_media_type`), or the file is not a JPEG, PNG or WebP image (`unsupported_image_type`)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "The `file` field is missing", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "The `file` field is missing, or the image is larger than `uploads.max_image_side_px`/`max_image_megapixels` or does not decode as the format it claims (`error.fields.file` says which)", body = crate::http::openapi::ErrorEnvelope),
         (status = 502, description = "The image service did not accept the file (`storage_unavailable`)", body = crate::http::openapi::ErrorEnvelope),
     )
 )]
@@ -333,7 +333,7 @@ async fn add_evidence(
     };
     let early = check.clone();
     state.db.read(early).await?;
-    let upload = images::receive(multipart, state.config.uploads.max_image_bytes).await?;
+    let upload = images::receive(multipart, &state.config.uploads).await?;
     let image_id = new_id();
     let stored = images::put(&state, "evidence", &image_id, &upload).await?;
     let row = stored.clone();

@@ -246,3 +246,100 @@ async fn media_paths_cannot_escape_the_upload_directory() {
         assert_eq!(r.status, 404, "{path}");
     }
 }
+
+/// One PNG chunk: length, type, data, CRC-32 of type and data.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = flate2::Crc::new();
+    crc.update(kind);
+    crc.update(data);
+    let mut out = u32::try_from(data.len())
+        .expect("chunk size")
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc.sum().to_be_bytes());
+    out
+}
+
+/// A well-formed PNG header declaring `width`×`height` RGB pixels, followed by ~20 KB of
+/// compressed rows (far fewer than declared) and the end marker.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    z.write_all(&noise).expect("compress");
+    let idat = z.finish().expect("finish");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IDAT", &idat));
+    png.extend(png_chunk(b"IEND", b""));
+    png
+}
+
+/// A real JPEG of `width`×`height` grey pixels.
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pixels = vec![128u8; usize::try_from(width * height * 3).expect("size")];
+    image::codecs::jpeg::JpegEncoder::new(&mut out)
+        .encode(&pixels, width, height, image::ExtendedColorType::Rgb8)
+        .expect("encode a JPEG");
+    out
+}
+
+#[tokio::test]
+async fn uploads_are_decoded_not_just_sniffed() {
+    let srv = TestServer::start().await;
+    let (_admin, m, pid) = setup(&srv).await;
+
+    let bomb = png_declaring(100_000, 100_000);
+    assert!(bomb.len() < 25_000, "a small file: {} bytes", bomb.len());
+    let r = upload(&srv, &m, &pid, bomb, "huge.png", "image/png").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "validation_failed"),
+        "{:?}",
+        r.body
+    );
+    let why = r.body["error"]["fields"]["file"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("100000×100000 pixels"), "{why}");
+    assert!(
+        why.contains("8000 pixels a side and 40 megapixels"),
+        "{why}"
+    );
+
+    let wide = png_declaring(8_001, 1);
+    let r = upload(&srv, &m, &pid, wide, "wide.png", "image/png").await;
+    assert_eq!(r.status, 422, "one pixel over a side: {:?}", r.body);
+
+    let mut polyglot = jpeg(16, 16)[..20].to_vec();
+    polyglot
+        .extend_from_slice(b"<html><body><script>alert(document.cookie)</script></body></html>");
+    let r = upload(&srv, &m, &pid, polyglot, "a.jpg", "image/jpeg").await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let why = r.body["error"]["fields"]["file"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("is not a valid JPEG image"), "{why}");
+
+    let truncated = PNG[..PNG.len() - 20].to_vec();
+    let r = upload(&srv, &m, &pid, truncated, "cut.png", "image/png").await;
+    assert_eq!(r.status, 422, "a PNG cut short: {:?}", r.body);
+
+    let listed = srv
+        .get(&format!("/merchant/products/{pid}"), Some(&m.access))
+        .await;
+    assert_eq!(listed.body["images"], json!([]), "nothing was stored");
+
+    let photo = upload(&srv, &m, &pid, jpeg(64, 48), "photo.jpg", "image/jpeg").await;
+    assert_eq!(photo.status, 201, "a real JPEG is taken: {:?}", photo.body);
+    let square = upload(&srv, &m, &pid, PNG.to_vec(), "a.png", "image/png").await;
+    assert_eq!(square.status, 201, "{:?}", square.body);
+}

@@ -132,6 +132,15 @@ export async function download(path, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/**
+ * A private file (refund evidence) fetched with the bearer token, as an object URL for an
+ * `<img>` or a link. `url` is the API's absolute path (`/api/v1/…`).
+ */
+export async function blobUrl(url) {
+  const resp = await authed(String(url).replace(/^\/api\/v1/, ""), { method: "GET" });
+  return URL.createObjectURL(await resp.blob());
+}
+
 /** `el("button", {class: "x", onclick: f}, "text", child…)`. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -143,6 +143,29 @@ impl ImageStore for Cloudinary {
         })
     }
 
+    /// Fetches the file from its delivery URL (the one the upload answered). Private files
+    /// pass through the server this way, so clients never learn that URL.
+    fn read(&self, _key: &str, url: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let resp = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| StorageError::Remote(e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => resp
+                .into_body()
+                .with_config()
+                .limit(64 * 1024 * 1024)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| StorageError::Remote(e.to_string())),
+            404 | 410 => Ok(None),
+            status => Err(StorageError::Remote(format!(
+                "fetching {url}: HTTP {status}"
+            ))),
+        }
+    }
+
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         let timestamp = Self::timestamp();
         let signature = sign(

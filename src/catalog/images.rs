@@ -194,6 +194,9 @@ pub trait ImageStore: Send + Sync {
     ) -> Result<Stored, StorageError>;
     /// Removes what `put` stored; removing something already gone is not an error.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// The bytes of what `put` stored (as `key` at `url`); `None` when it is gone. For files
+    /// served only through an authorised route (refund evidence).
+    fn read(&self, key: &str, url: &str) -> Result<Option<Vec<u8>>, StorageError>;
 }
 
 /// Builds the store the config asks for.
@@ -217,6 +220,8 @@ pub struct LocalDisk {
 }
 
 pub const MEDIA_PREFIX: &str = "/media/";
+/// Stored files under this folder are never published at `/media/`.
+const PRIVATE_FOLDER: &str = "evidence/";
 
 impl LocalDisk {
     pub fn new(root: PathBuf) -> Self {
@@ -272,6 +277,17 @@ impl ImageStore for LocalDisk {
             url: format!("{MEDIA_PREFIX}{key}"),
             key,
         })
+    }
+
+    fn read(&self, key: &str, _url: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(path) = self.path_of(key) else {
+            return Ok(None);
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Io(format!("reading {}", path.display()), e)),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -376,6 +392,16 @@ pub async fn put(
         .map_err(AppError::from)
 }
 
+/// Reads a stored image back (off the async executor); `None` when it is gone.
+pub async fn read(state: &AppState, key: String, url: String) -> Result<Option<Bytes>, AppError> {
+    let images = state.images.clone();
+    tokio::task::spawn_blocking(move || images.read(&key, &url))
+        .await
+        .map_err(AppError::internal)?
+        .map(|found| found.map(Bytes::from))
+        .map_err(AppError::from)
+}
+
 /// Removes a stored image; a failure is logged (the file is orphaned, nothing else breaks).
 pub async fn remove(state: &AppState, key: String) {
     let images = state.images.clone();
@@ -398,8 +424,9 @@ pub fn media_router() -> Router<AppState> {
     Router::new().route("/media/{*key}", get(serve_media))
 }
 
-/// A stored product or evidence image (the `url` of an image points here when images are kept
-/// on local disk). Cacheable forever; answers 304 to a matching `If-None-Match`.
+/// A stored product image (the `url` of an image points here when images are kept on local
+/// disk). Cacheable forever; answers 304 to a matching `If-None-Match`. Refund evidence is
+/// not served here.
 #[utoipa::path(
     get,
     path = "/media/{key}",
@@ -419,7 +446,8 @@ async fn serve_media(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::not_found("image");
-    if !safe_key(&key) {
+    // Refund evidence is private: served only by `GET /refunds/{id}/evidence/{image_id}`.
+    if !safe_key(&key) || key.starts_with(PRIVATE_FOLDER) {
         return Err(not_found());
     }
     let kind = Path::new(&key)

@@ -6,7 +6,8 @@
 use crate::http::Path;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -40,6 +41,7 @@ use crate::text;
     own,
     show,
     add_evidence,
+    evidence_file,
     admin_list,
     approve,
     deny,
@@ -57,6 +59,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/refunds/{id}/evidence",
             post(add_evidence).layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/refunds/{id}/evidence/{image_id}", get(evidence_file))
         .route("/admin/refunds", get(admin_list))
         .route("/admin/refunds/{id}/approve", put(approve))
         .route("/admin/refunds/{id}/deny", put(deny))
@@ -353,8 +356,8 @@ async fn add_evidence(
                 now_ms(),
             )?;
             Ok::<_, AppError>(ImageRef {
+                url: store::evidence_url(&id, &image_id),
                 id: image_id,
-                url: row.url,
             })
         })
         .await;
@@ -365,6 +368,71 @@ async fn add_evidence(
             Err(e)
         }
     }
+}
+
+/// One evidence picture of a refund request (the `url` of its `evidence` entry).
+///
+/// Private: only the customer who asked, the merchant of the sub-order and admins may see
+/// it, with their bearer token; answered with `Cache-Control: private`. Anyone else gets 404.
+#[utoipa::path(
+    get,
+    path = "/refunds/{id}/evidence/{image_id}",
+    tag = "refunds",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Refund id"),
+        ("image_id" = String, Path, description = "Evidence picture id"),
+    ),
+    responses(
+        (status = 200, description = "The picture", content(
+            (String = "image/jpeg"), (String = "image/png"), (String = "image/webp")
+        )),
+        (status = 401, description = "No valid bearer token", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such picture, or not the caller's to see", body = crate::http::openapi::ErrorEnvelope),
+        (status = 502, description = "The image service did not answer (`storage_unavailable`)", body = crate::http::openapi::ErrorEnvelope),
+    )
+)]
+async fn evidence_file(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, image_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let gone = || AppError::not_found("evidence picture");
+    if !ids::is_valid(&id) || !ids::is_valid(&image_id) {
+        return Err(gone());
+    }
+    let file = state
+        .db
+        .read(move |c| {
+            let Some(refund) = store::find(c, &id)? else {
+                return Ok(None);
+            };
+            let allowed = match user.role {
+                Role::Admin => true,
+                Role::Customer => refund.customer_id == user.id,
+                Role::Merchant => orders::sub_row(c, &refund.sub_order_id)?
+                    .is_some_and(|s| s.merchant_id == user.id),
+                Role::HubStaff => false,
+            };
+            if !allowed {
+                return Ok(None);
+            }
+            store::find_evidence(c, &id, &image_id)
+        })
+        .await?
+        .ok_or_else(gone)?;
+    let bytes = images::read(&state, file.key, file.url)
+        .await?
+        .ok_or_else(gone)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// The caller's refund requests, newest first.

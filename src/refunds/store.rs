@@ -61,14 +61,51 @@ pub fn load(c: &dyn Conn, ids: &[String]) -> Result<Vec<RefundView>, DbError> {
         }
     }
     for r in &c.query(
-        &format!("SELECT refund_id, id, url FROM refund_evidence WHERE refund_id IN ({list}) ORDER BY created_at, id"),
+        &format!("SELECT refund_id, id FROM refund_evidence WHERE refund_id IN ({list}) ORDER BY created_at, id"),
         &args,
     )? {
-        if let Some(v) = by_id.get_mut(&r.get::<String>(0)?) {
-            v.evidence.push(ImageRef { id: r.get(1)?, url: r.get(2)? });
+        let refund_id: String = r.get(0)?;
+        if let Some(v) = by_id.get_mut(&refund_id) {
+            let id: String = r.get(1)?;
+            v.evidence.push(ImageRef {
+                url: evidence_url(&refund_id, &id),
+                id,
+            });
         }
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Where a picture of a refund request is served, to those allowed to see it (never the
+/// storage's own address: evidence is private).
+pub fn evidence_url(refund_id: &str, image_id: &str) -> String {
+    format!("/api/v1/refunds/{refund_id}/evidence/{image_id}")
+}
+
+/// A stored evidence picture: where the store keeps it and what it is.
+pub struct EvidenceFile {
+    pub key: String,
+    pub url: String,
+    pub content_type: String,
+}
+
+pub fn find_evidence(
+    c: &dyn Conn,
+    refund_id: &str,
+    image_id: &str,
+) -> Result<Option<EvidenceFile>, DbError> {
+    c.query_opt(
+        "SELECT storage_key, url, content_type FROM refund_evidence WHERE refund_id = $1 AND id = $2",
+        params![refund_id, image_id],
+    )?
+    .map(|r| {
+        Ok(EvidenceFile {
+            key: r.get(0)?,
+            url: r.get(1)?,
+            content_type: r.get(2)?,
+        })
+    })
+    .transpose()
 }
 
 pub fn find(c: &dyn Conn, id: &str) -> Result<Option<RefundView>, DbError> {

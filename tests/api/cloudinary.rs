@@ -1,14 +1,16 @@
 //! Product images on Cloudinary (feature `cloudinary`), against a stub of the Upload API on
 //! loopback that enforces the contract of `../shared/reference/cloudinary.md`: multipart
 //! upload, form destroy, the SHA-1 signature over the sorted parameters, the api_key, and
-//! the one-hour timestamp window.
+//! the one-hour timestamp window. The stub also delivers what it stores at the `secure_url`
+//! it answers (on loopback), as Cloudinary's delivery network does: private refund evidence is
+//! read back from there by the server and never shown to clients.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Form, Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sha1::{Digest as _, Sha1};
@@ -24,6 +26,8 @@ const SECRET: &str = "stub-secret-abcdef";
 struct Stub {
     /// public_id → bytes of the stored file.
     assets: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// Where the stub listens (for the delivery URLs it answers).
+    base: Arc<Mutex<String>>,
 }
 
 fn error(status: StatusCode, message: &str) -> (StatusCode, Json<Value>) {
@@ -99,6 +103,7 @@ async fn upload_handler(
         _ => "generated".into(),
     };
     let bytes = file.len();
+    let base = stub.base.lock().expect("lock").clone();
     stub.assets
         .lock()
         .expect("lock")
@@ -107,7 +112,7 @@ async fn upload_handler(
         "public_id": public_id, "version": 1, "width": 1, "height": 1, "format": "png",
         "bytes": bytes, "resource_type": "image", "created_at": "2026-11-30T00:00:00Z",
         "url": format!("http://res.cloudinary.test/{CLOUD}/image/upload/v1/{public_id}.png"),
-        "secure_url": format!("https://res.cloudinary.test/{CLOUD}/image/upload/v1/{public_id}.png"),
+        "secure_url": format!("{base}/res/{CLOUD}/image/upload/v1/{public_id}.png"),
         "original_filename": "upload",
     })))
 }
@@ -128,16 +133,35 @@ async fn destroy_handler(
     ))
 }
 
+/// The delivery network: `GET /res/{cloud}/image/upload/v1/{public_id}.{ext}`.
+async fn deliver_handler(
+    State(stub): State<Stub>,
+    Path((cloud, rest)): Path<(String, String)>,
+) -> Result<Vec<u8>, StatusCode> {
+    let public_id = rest.rsplit_once('.').map_or(rest.as_str(), |(id, _)| id);
+    if cloud != CLOUD {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    stub.assets
+        .lock()
+        .expect("lock")
+        .get(public_id)
+        .cloned()
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
 async fn start_stub() -> (String, Stub) {
     let stub = Stub::default();
     let app = Router::new()
         .route("/v1_1/{cloud}/image/upload", post(upload_handler))
         .route("/v1_1/{cloud}/image/destroy", post(destroy_handler))
+        .route("/res/{cloud}/image/upload/v1/{*rest}", get(deliver_handler))
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind stub");
     let addr = listener.local_addr().expect("addr");
+    *stub.base.lock().expect("lock") = format!("http://{addr}");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -178,7 +202,10 @@ async fn signed_upload_and_destroy() {
     let r = upload(&srv, &m, &pid, PNG.to_vec(), "print.png", "image/png").await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let url = r.body["url"].as_str().unwrap_or("");
-    assert!(url.starts_with("https://res.cloudinary.test/"), "{url}");
+    assert!(
+        url.contains(&format!("/res/{CLOUD}/image/upload/v1/")),
+        "{url}"
+    );
     let image_id = r.body["id"].as_str().unwrap_or("").to_owned();
     {
         let assets = stub.assets.lock().expect("lock");
@@ -214,4 +241,55 @@ async fn a_refused_upload_stores_nothing() {
         .get(&format!("/merchant/products/{pid}"), Some(&m.access))
         .await;
     assert_eq!(own.body["images"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_evidence_on_cloudinary_is_served_only_through_the_server() {
+    let (base, stub) = start_stub().await;
+    let srv = server(base, SECRET).await;
+    let m = crate::market::Market::new(&srv).await;
+    let order = m.delivered(&srv, "cod").await;
+    let sub = crate::market::Market::sub_of(&order, &m.merchant_a);
+    let r = srv
+        .post(
+            "/refunds",
+            json!({"sub_order_id": sub, "reason": "damaged", "description": "The lid was cracked open."}),
+            Some(&m.customer.access),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap_or("").to_owned();
+    let ev = crate::images::upload_to(
+        &srv,
+        &m.customer,
+        &format!("/refunds/{id}/evidence"),
+        PNG.to_vec(),
+        "lid.png",
+        "image/png",
+    )
+    .await;
+    assert_eq!(ev.status, 201, "{:?}", ev.body);
+    let url = ev.body["url"].as_str().unwrap_or("").to_owned();
+    assert!(
+        url.starts_with(&format!("/api/v1/refunds/{id}/evidence/")),
+        "{url}"
+    );
+    assert!(
+        stub.assets.lock().expect("lock").contains_key(&format!(
+            "markethub/evidence/{}",
+            ev.body["id"].as_str().unwrap_or("")
+        )),
+        "stored at the stub"
+    );
+    let got = srv
+        .client
+        .get(srv.raw(&url))
+        .bearer_auth(&m.admin.access)
+        .send()
+        .await
+        .expect("fetch");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").as_ref(), PNG);
+    let anonymous = srv.client.get(srv.raw(&url)).send().await.expect("fetch");
+    assert_eq!(anonymous.status(), 401);
 }

@@ -277,10 +277,32 @@ async fn admin_signs_in_reads_the_dashboard_and_decides_an_application_and_a_ref
         .await
         .expect("goto");
     wait_for(c, "[data-test=approve]").await;
-    // The evidence picture is shown from its stored URL.
-    let img = wait_for(c, ".evidence img").await;
-    let src = img.attr("src").await.expect("attr").unwrap_or_default();
-    assert_eq!(src, evidence.body["url"].as_str().unwrap_or("-"));
+    // The evidence picture is private: fetched with the token and shown from memory.
+    let img = wait_for(c, ".evidence img[src^='blob:']").await;
+    let from = img
+        .attr("data-src")
+        .await
+        .expect("attr")
+        .unwrap_or_default();
+    assert_eq!(from, evidence.body["url"].as_str().unwrap_or("-"));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let width = c
+            .execute(
+                "return document.querySelector('.evidence img').naturalWidth",
+                vec![],
+            )
+            .await
+            .expect("script");
+        if width == serde_json::json!(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the evidence picture did not decode: width {width}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     shot(c, "refund").await;
     wait_for(c, "[data-test=refund-note]")
         .await

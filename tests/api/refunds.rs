@@ -16,6 +16,58 @@ fn item_of(order: &serde_json::Value, sub: &str) -> String {
         .to_owned()
 }
 
+/// The picture at `url` reaches the customer who asked, the merchant of the sub-order and
+/// admins (privately cached); nobody else, and never through `/media/`.
+async fn evidence_is_private(srv: &TestServer, m: &Market, url: &str) {
+    let fetch = |token: Option<String>| {
+        let mut req = srv.client.get(srv.raw(url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.expect("fetch the picture") }
+    };
+    for (who, token) in [
+        ("the customer", &m.customer.access),
+        ("the merchant", &m.merchant_a.access),
+        ("an admin", &m.admin.access),
+    ] {
+        let r = fetch(Some(token.clone())).await;
+        assert_eq!(r.status(), 200, "{who}");
+        let cache = r
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(cache.starts_with("private"), "{who}: {cache}");
+        assert_eq!(r.bytes().await.expect("bytes").as_ref(), PNG, "{who}");
+    }
+    assert_eq!(fetch(None).await.status(), 401, "anonymous");
+    for (who, token) in [
+        ("another customer", &m.other_customer.access),
+        ("another merchant", &m.merchant_b.access),
+        ("hub staff", &m.staff.access),
+    ] {
+        assert_eq!(fetch(Some(token.clone())).await.status(), 404, "{who}");
+    }
+    let id = url.rsplit('/').next().unwrap_or("");
+    for path in [
+        format!("/media/evidence/{id}.png"),
+        format!("/media/evidence/{id}.jpg"),
+    ] {
+        assert_eq!(
+            srv.client
+                .get(srv.raw(&path))
+                .send()
+                .await
+                .expect("get")
+                .status(),
+            404,
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_refund_with_evidence_is_approved_paid_by_hand_and_restocks() {
     let srv = TestServer::start().await;
@@ -45,12 +97,15 @@ async fn a_refund_with_evidence_is_approved_paid_by_hand_and_restocks() {
     )
     .await;
     assert_eq!(ev.status, 201, "{:?}", ev.body);
-    assert!(
-        ev.body["url"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("/media/evidence/")
+    let picture = ev.body["url"].as_str().unwrap_or("").to_owned();
+    assert_eq!(
+        picture,
+        format!(
+            "/api/v1/refunds/{id}/evidence/{}",
+            ev.body["id"].as_str().unwrap_or("")
+        )
     );
+    evidence_is_private(&srv, &m, &picture).await;
     let forged = upload_to(
         &srv,
         &m.customer,

@@ -3,7 +3,7 @@
 // the order it is about, its evidence and payout, and lets an admin approve it (optional note,
 // goods returned to stock) or deny it (a note is required).
 
-import { api, badge, date, el, empty, errorBox, field, loading, money, pager, qs, submitting, table, toast, words } from "../lib.js";
+import { api, badge, blobUrl, date, el, empty, errorBox, field, loading, money, pager, qs, submitting, table, toast, words } from "../lib.js";
 
 const STATUSES = ["pending", "approved", "denied"];
 
@@ -73,12 +73,20 @@ function paragraphs(text) {
   return String(text || "").split(/\n+/).filter((l) => l.trim()).map((l) => el("p", {}, l));
 }
 
+/** Evidence is private: each picture is fetched with the token and shown from memory. */
 function evidence(r) {
   if (!r.evidence.length) return empty("No pictures were added");
   return el("div", { class: "evidence" }, r.evidence.map((e, i) => {
-    const file = decodeURIComponent(String(e.url).split("?")[0].split("/").pop() || "");
-    const alt = `Evidence picture ${i + 1} of ${r.evidence.length}${file ? ` (${file})` : ""}`;
-    return el("a", { href: e.url, target: "_blank", rel: "noopener" }, el("img", { src: e.url, alt, loading: "lazy" }));
+    const alt = `Evidence picture ${i + 1} of ${r.evidence.length}`;
+    const img = el("img", { alt, "data-src": e.url });
+    const link = el("a", { href: "#", target: "_blank", rel: "noopener", "aria-label": `${alt}, full size` }, img);
+    blobUrl(e.url).then((url) => {
+      img.src = url;
+      link.href = url;
+    }).catch(() => {
+      img.replaceWith(el("span", {}, `${alt} could not be loaded`));
+    });
+    return link;
   }));
 }
 

@@ -69,6 +69,22 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// True when a write broke a UNIQUE constraint or primary key (SQLite's extended codes,
+    /// PostgreSQL's SQLSTATE 23505): the request asked for a duplicate.
+    pub fn is_duplicate(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            DbError::Statement(message, _) => message.ends_with("(23505)"),
+            #[cfg(feature = "postgres")]
+            DbError::Postgres(e) => e.code().is_some_and(|c| c.code() == "23505"),
+            _ => false,
+        }
+    }
+
     /// True for SQLITE_BUSY/SQLITE_LOCKED and pool exhaustion: retryable by the client.
     pub fn is_busy(&self) -> bool {
         match self {
@@ -521,6 +537,37 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_violations_are_told_apart_from_other_failures() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+             CREATE UNIQUE INDEX t_name_uq ON t (lower(name));
+             INSERT INTO t VALUES ('a', 'x');",
+        )
+        .expect("schema");
+        let fail = |sql: &str| DbError::from(conn.execute_batch(sql).expect_err(sql));
+        assert!(
+            fail("INSERT INTO t VALUES ('a', 'y')").is_duplicate(),
+            "primary key"
+        );
+        assert!(
+            fail("INSERT INTO t VALUES ('b', 'X')").is_duplicate(),
+            "unique index"
+        );
+        assert!(
+            !fail("INSERT INTO t VALUES ('c', NULL)").is_duplicate(),
+            "not null"
+        );
+        assert!(!fail("SELECT * FROM nowhere").is_duplicate());
+        let pg = DbError::Statement(
+            "duplicate key value violates unique constraint \"t_name_uq\" (23505)".into(),
+            "INSERT …".into(),
+        );
+        assert!(pg.is_duplicate());
+        assert!(!DbError::Statement("syntax error (42601)".into(), String::new()).is_duplicate());
+    }
 
     #[test]
     fn sqlite_urls() {

@@ -74,6 +74,12 @@ pub enum DemoError {
     AlreadySeeded,
     #[error("--merchants must be at least 1")]
     NoMerchants,
+    #[error(
+        "this shop already has {0}, which the demo would create: the demo seeds a shop of its \
+         own; run it on a fresh data directory (e.g. MARKETHUB_DATA_DIR=./demo-data markethub demo) \
+         or an empty database"
+    )]
+    Clash(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}")]
@@ -152,6 +158,33 @@ pub fn seed(
     })?;
     if existing > 0 {
         return Err(DemoError::AlreadySeeded);
+    }
+    let clashes = db.write_blocking(|c| {
+        let mut found = Vec::new();
+        for cat in CATEGORIES.iter().filter(|c| c.parent.is_none()) {
+            if c.query_opt(
+                "SELECT 1 FROM categories WHERE parent_id IS NULL AND lower(name) = lower($1)",
+                params![cat.name],
+            )?
+            .is_some()
+            {
+                found.push(format!("the category \"{}\"", cat.name));
+            }
+        }
+        for (name, _, _) in data::HUBS {
+            if c.query_opt(
+                "SELECT 1 FROM hubs WHERE lower(name) = lower($1)",
+                params![*name],
+            )?
+            .is_some()
+            {
+                found.push(format!("the hub \"{name}\""));
+            }
+        }
+        Ok::<_, DbError>(found)
+    })?;
+    if !clashes.is_empty() {
+        return Err(DemoError::Clash(clashes.join(", ")));
     }
     let hash = password::hash_blocking(DEMO_PASSWORD).map_err(|e| DemoError::Other(e.message))?;
     let mut g = Gen {

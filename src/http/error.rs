@@ -151,6 +151,14 @@ impl From<DbError> for AppError {
         if e.is_busy() {
             tracing::warn!(error = %e, "database busy");
             AppError::unavailable("database_busy", "the database is busy; retry shortly", 1)
+        } else if e.is_duplicate() {
+            // Every unique constraint a request can reach is checked before writing with its
+            // own error; this is the net under a check that is missing or lost a race.
+            tracing::warn!(error = %e, "a write would have duplicated a unique value");
+            AppError::conflict(
+                "already_exists",
+                "this would duplicate something that already exists",
+            )
         } else if matches!(e, DbError::InvalidText(_)) {
             AppError::bad_request(
                 "invalid_text",

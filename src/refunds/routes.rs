@@ -181,6 +181,20 @@ async fn request(
             "each item needs an order_item_id and a quantity above 0",
         );
     }
+    let mut listed = std::collections::HashSet::new();
+    if let Some(twice) = body
+        .items
+        .iter()
+        .find(|i| !listed.insert(i.order_item_id.trim()))
+    {
+        e.add(
+            "items",
+            format!(
+                "order_item_id {} is listed twice; list each item once with the quantity to refund",
+                twice.order_item_id.trim()
+            ),
+        );
+    }
     e.finish()?;
     let description = description.unwrap_or_default();
     let refund = state

@@ -139,3 +139,34 @@ async fn the_same_seed_gives_the_same_shop() {
         .unwrap_or(0);
     assert!(files <= 12, "{files} picture files");
 }
+
+#[test]
+fn the_demo_refuses_a_shop_with_its_category_names_in_a_sentence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrated = markethub(dir.path())
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(migrated.status.success(), "{migrated:?}");
+    rusqlite::Connection::open(dir.path().join("data").join("markethub.db"))
+        .and_then(|c| {
+            c.execute_batch(
+                "INSERT INTO categories (id, name, parent_id, created_at, updated_at)
+                 VALUES ('0193a6c2-7b1e-7cc0-9a51-3f0c2d1e4b5a', 'ELECTRONICS', NULL, 0, 0)",
+            )
+        })
+        .expect("a category of the operator's");
+    let out = run_demo(dir.path(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("this shop already has the category \"Electronics\"")
+            && err.contains("run it on a fresh data directory"),
+        "{err}"
+    );
+    assert!(!err.contains("UNIQUE constraint"), "{err}");
+    let users: i64 = rusqlite::Connection::open(dir.path().join("data").join("markethub.db"))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)))
+        .expect("count");
+    assert_eq!(users, 0, "nothing was seeded");
+}

@@ -19,6 +19,7 @@ mod crash;
 #[cfg(feature = "mpesa")]
 mod daraja;
 mod demo;
+mod duplicates;
 mod hub_delivery;
 mod hub_sync;
 mod hubs;

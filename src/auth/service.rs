@@ -179,12 +179,12 @@ pub async fn register(
 
     let taken = || AppError::conflict("email_taken", "an account with this email already exists");
     let probe = email.clone();
-    if state
+    if let Some(owner) = state
         .db
         .read(move |c| store::find_user_by_email(c, &probe))
         .await?
-        .is_some()
     {
+        warn_owner(state, owner).await?;
         return Err(taken());
     }
     let hash = state.hasher.hash(input.password).await?;
@@ -222,6 +222,38 @@ pub async fn register(
     state.mail.wake();
     tracing::info!(user_id = %user.id, "user registered");
     respond(state, user, &session_id, refresh)
+}
+
+/// Tells the owner of an address that someone tried to register with it (at most once an
+/// hour). Registration answers `email_taken` as the API contract says — a sign-up that
+/// signs the caller in at once cannot hide which addresses have accounts — so the owner at
+/// least hears of it, and the per-IP and per-address limits keep probing slow.
+async fn warn_owner(state: &AppState, owner: User) -> Result<(), AppError> {
+    if !owner.is_active {
+        return Ok(());
+    }
+    let base = state.config.public_url();
+    let queued = state
+        .db
+        .write(move |c| {
+            let now = now_ms();
+            let recent: i64 = c.query_scalar(
+                "SELECT COUNT(*) FROM mail_outbox
+                 WHERE to_addr = $1 AND kind = 'registration_attempt' AND created_at > $2",
+                crate::params![owner.email.as_str(), now - 3_600_000],
+            )?;
+            if recent > 0 {
+                return Ok(false);
+            }
+            let m = templates::registration_attempt(&owner.email, &owner.full_name, &base);
+            mail::enqueue(c, &m, now)?;
+            Ok::<_, DbError>(true)
+        })
+        .await?;
+    if queued {
+        state.mail.wake();
+    }
+    Ok(())
 }
 
 pub async fn login(

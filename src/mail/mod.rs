@@ -309,6 +309,22 @@ pub mod templates {
         &id[id.len().saturating_sub(8)..]
     }
 
+    pub fn registration_attempt(to: &str, name: &str, base_url: &str) -> Mail {
+        Mail {
+            secret_ref: None,
+            kind: "registration_attempt",
+            to: to.to_owned(),
+            subject: "Someone tried to open a MarketHub account with your address".into(),
+            body: format!(
+                "Hello {name},\n\n\
+                 Someone just tried to create a new MarketHub account with this email address, which already\n\
+                 has one. If it was you, sign in instead; if you forgot your password, ask for a reset link at\n\
+                 {base_url}/reset-password (or POST /api/v1/auth/forgot-password).\n\n\
+                 If it was not you, nothing changed and you need not do anything.\n"
+            ),
+        }
+    }
+
     pub fn password_changed(to: &str, name: &str) -> Mail {
         Mail {
             secret_ref: None,

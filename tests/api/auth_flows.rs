@@ -52,6 +52,41 @@ async fn duplicate_email_is_409_whatever_its_case() {
     assert_eq!(r.code(), "email_taken");
 }
 
+/// Registration says when an address is taken (the contract signs a new customer in at
+/// once, which cannot be hidden), so the owner hears of every attempt (one mail an hour),
+/// and the per-IP limit answers new and taken addresses alike once reached.
+#[tokio::test]
+async fn a_taken_email_warns_its_owner_and_probing_is_rate_limited() {
+    let srv = TestServer::with(|c| c.rate_limit.register_per_ip_per_hour = 4).await;
+    let admin = srv.admin().await;
+    let attempt = |email: &str| {
+        srv.post(
+            "/auth/register",
+            json!({"email": email, "password": PASSWORD, "full_name": "Somebody"}),
+            None,
+        )
+    };
+    assert_eq!(attempt("owner@example.com").await.status, 201);
+    for _ in 0..2 {
+        let r = attempt("Owner@example.com").await;
+        assert_eq!((r.status, r.code()), (409, "email_taken"), "{:?}", r.body);
+    }
+    let warnings: Vec<_> = srv
+        .mail_to(&admin, "owner@example.com")
+        .await
+        .into_iter()
+        .filter(|m| m["kind"] == "registration_attempt")
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning an hour: {warnings:?}");
+    let body = warnings[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("already"), "{body}");
+    assert_eq!(attempt("fresh@example.com").await.status, 201);
+    for email in ["owner@example.com", "another@example.com"] {
+        let r = attempt(email).await;
+        assert_eq!((r.status, r.code()), (429, "rate_limited"), "{email}");
+    }
+}
+
 #[tokio::test]
 async fn register_validation_names_every_bad_field() {
     let srv = TestServer::start().await;

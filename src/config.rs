@@ -81,9 +81,11 @@ pub struct UpstreamConfig {
     pub token: String,
     /// Pause between sync rounds while the link works.
     pub sync_interval_ms: u64,
-    /// Longest pause between attempts while the centre cannot be reached (doubling from the
-    /// interval).
+    /// Longest pause between full rounds while they fail (doubling from the interval).
     pub max_backoff_ms: u64,
+    /// While rounds fail, how often a cheap request asks the centre whether it is back (at
+    /// most 10 s); an answer starts a round at once.
+    pub probe_interval_ms: u64,
     /// Changes per push or pull request.
     pub batch_size: u32,
     /// Per-request timeout towards the centre.
@@ -97,6 +99,7 @@ impl Default for UpstreamConfig {
             token: String::new(),
             sync_interval_ms: 15_000,
             max_backoff_ms: 300_000,
+            probe_interval_ms: 5_000,
             batch_size: 200,
             timeout_secs: 30,
         }
@@ -647,6 +650,9 @@ impl Config {
         }
         if self.uploads.max_image_megapixels == 0 {
             problems.push("uploads.max_image_megapixels: must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.upstream.probe_interval_ms) {
+            problems.push("upstream.probe_interval_ms: must be between 1 and 10000".into());
         }
         if self.http.header_read_timeout_secs == 0 {
             problems.push("http.header_read_timeout_secs: must be at least 1".into());

@@ -107,6 +107,21 @@ impl Upstream {
         }
     }
 
+    /// A cheap sign of life from the centre: `GET /healthz` answered with anything below 500
+    /// (a proxy's 404 proves the way is open too).
+    fn probe(&self, timeout: Duration) -> bool {
+        let root = self.base.trim_end_matches("/api/v1");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .get(&format!("{root}/healthz"))
+            .call()
+            .is_ok_and(|r| r.status().as_u16() < 500)
+    }
+
     fn refused(status: u16, body: &Value) -> SyncError {
         let message = body["error"]["message"]
             .as_str()
@@ -384,26 +399,90 @@ impl SyncHandle {
     }
 }
 
-/// Repeats rounds every `sync_interval_ms`; after a failure waits twice as long each time, up
-/// to `max_backoff_ms`. A local change or `POST /hub/sync/run` starts a round early.
+/// When the next round or probe is due while the centre is failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Pause before the next full round: doubles after each failed round, up to the cap.
+    pub retry_in: Duration,
+    /// Pause between probes.
+    pub probe_every: Duration,
+}
+
+impl Backoff {
+    /// After the first failure of a run of them.
+    pub fn first(cfg: &UpstreamConfig) -> Backoff {
+        Backoff {
+            retry_in: Duration::from_millis(cfg.sync_interval_ms),
+            probe_every: probe_interval(cfg),
+        }
+    }
+
+    /// After one more failed round. Only rounds escalate: local changes made meanwhile do not
+    /// start rounds (they ring a probe), so an outage full of work waits no longer for it.
+    pub fn after_failed_round(self, cfg: &UpstreamConfig) -> Backoff {
+        Backoff {
+            retry_in: (self.retry_in * 2).min(Duration::from_millis(cfg.max_backoff_ms)),
+            ..self
+        }
+    }
+}
+
+/// How often a failing hub asks the centre whether it is back: `probe_interval_ms`, at most
+/// 10 s and never longer than the round interval.
+pub fn probe_interval(cfg: &UpstreamConfig) -> Duration {
+    Duration::from_millis(
+        cfg.probe_interval_ms
+            .clamp(1, 10_000)
+            .min(cfg.sync_interval_ms.max(1)),
+    )
+}
+
+/// Repeats rounds every `sync_interval_ms`; a local change or `POST /hub/sync/run` starts one
+/// early. After a failure, full rounds back off (doubling up to `max_backoff_ms`) while a
+/// cheap probe asks the centre every `probe_interval_ms` (≤ 10 s) whether it is back; a probe
+/// that gets an answer starts a round at once. Local changes during an outage ring a probe,
+/// never a round, so they do not stretch the back-off.
 pub async fn run_job(
     db: Db,
     handle: Arc<SyncHandle>,
     cfg: UpstreamConfig,
     shutdown: CancellationToken,
 ) {
-    if !handle.role.is_hub() {
+    let Role::Hub(id) = &handle.role else {
         return;
-    }
+    };
+    let upstream = Upstream::new(&id.upstream_url, &id.upstream_token, cfg.timeout_secs);
+    let probe_timeout = Duration::from_secs(cfg.timeout_secs.clamp(1, 5));
     let interval = Duration::from_millis(cfg.sync_interval_ms);
-    let max = Duration::from_millis(cfg.max_backoff_ms);
-    let mut delay = Duration::ZERO;
-    let mut failing = false;
+    let mut next_round = tokio::time::Instant::now();
+    let mut failing: Option<Backoff> = None;
+    let mut next_probe = tokio::time::Instant::now();
     loop {
-        tokio::select! {
+        let probe_at = failing.map(|_| next_probe);
+        let cause = tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(delay) => {}
-            () = handle.wake.notified() => {}
+            () = tokio::time::sleep_until(next_round) => Wake::Schedule,
+            () = handle.wake.notified() => Wake::LocalChange,
+            () = tokio::time::sleep_until(probe_at.unwrap_or(next_round)), if probe_at.is_some() => Wake::Probe,
+        };
+        if let Some(backoff) = failing
+            && cause != Wake::Schedule
+        {
+            // Failing: a probe decides whether a round is worth it. A local change brings
+            // the next probe forward (to within a second), it does not start a round.
+            if cause == Wake::LocalChange {
+                next_probe = next_probe.min(tokio::time::Instant::now() + Duration::from_secs(1));
+                continue;
+            }
+            let up = upstream.clone();
+            let alive = tokio::task::spawn_blocking(move || up.probe(probe_timeout))
+                .await
+                .unwrap_or(false);
+            next_probe = tokio::time::Instant::now() + backoff.probe_every;
+            if !alive {
+                continue;
+            }
+            tracing::info!("the centre answers again; syncing now");
         }
         let outcome = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -411,7 +490,7 @@ pub async fn run_job(
         };
         match outcome {
             Some(Ok(r)) => {
-                if failing || r.local_changed + r.remote_changed > 0 {
+                if failing.is_some() || r.local_changed + r.remote_changed > 0 {
                     tracing::info!(
                         pushed = r.pushed,
                         pulled = r.pulled,
@@ -421,21 +500,36 @@ pub async fn run_job(
                         "hub sync round done"
                     );
                 }
-                failing = false;
-                delay = interval;
+                failing = None;
+                next_round = tokio::time::Instant::now() + interval;
             }
             Some(Err(e)) => {
-                delay = if failing {
-                    (delay * 2).min(max)
-                } else {
-                    interval
+                let backoff = match failing {
+                    Some(b) => b.after_failed_round(&cfg),
+                    None => Backoff::first(&cfg),
                 };
-                failing = true;
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "hub sync round failed");
+                failing = Some(backoff);
+                let now = tokio::time::Instant::now();
+                next_round = now + backoff.retry_in;
+                next_probe = now + backoff.probe_every;
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = backoff.retry_in.as_millis() as u64,
+                    probe_every_ms = backoff.probe_every.as_millis() as u64,
+                    "hub sync round failed"
+                );
             }
             None => break,
         }
     }
+}
+
+/// What woke the sync job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Schedule,
+    LocalChange,
+    Probe,
 }
 
 /// What `hub join` fetched.
@@ -518,4 +612,50 @@ pub async fn join(db: &Db, config: &Config, url: &str, token: &str) -> Result<Jo
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_back_off_to_the_cap_while_probes_stay_short() {
+        let cfg = UpstreamConfig {
+            sync_interval_ms: 15_000,
+            max_backoff_ms: 60_000,
+            probe_interval_ms: 5_000,
+            ..UpstreamConfig::default()
+        };
+        let first = Backoff::first(&cfg);
+        assert_eq!(first.retry_in, Duration::from_secs(15));
+        assert_eq!(first.probe_every, Duration::from_secs(5));
+        let later = first
+            .after_failed_round(&cfg)
+            .after_failed_round(&cfg)
+            .after_failed_round(&cfg);
+        assert_eq!(later.retry_in, Duration::from_secs(60), "capped");
+        assert_eq!(
+            later.probe_every,
+            Duration::from_secs(5),
+            "probes do not back off"
+        );
+        let slow = UpstreamConfig {
+            probe_interval_ms: 60_000,
+            ..cfg.clone()
+        };
+        assert_eq!(
+            probe_interval(&slow),
+            Duration::from_secs(10),
+            "at most 10 s"
+        );
+        let quick = UpstreamConfig {
+            sync_interval_ms: 200,
+            ..cfg
+        };
+        assert_eq!(
+            probe_interval(&quick),
+            Duration::from_millis(200),
+            "never slower than a round"
+        );
+    }
 }

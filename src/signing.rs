@@ -6,6 +6,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use rand::RngCore as _;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -71,6 +72,13 @@ impl Signer {
         }
         m.verify_slice(&given).is_ok()
     }
+}
+
+/// A fresh random value to sign (144 bits from the OS generator, base64url).
+pub fn nonce() -> String {
+    let mut buf = [0u8; 18];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
 }
 
 fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {

@@ -1,13 +1,16 @@
 //! HTTP conventions shared by every domain: the error envelope, extractors (JSON bodies,
 //! queries, pagination, authentication, client IP), rate limits, middleware layers, health
 //! endpoints, embedded assets, the OpenAPI document, and the fallbacks for unknown routes and
-//! methods.
+//! methods. Also the accept loop that serves connections (`connections.rs`: timeouts and the
+//! connection cap) and the open-file limit it is sized from (`file_limit.rs`).
 
 pub mod assets;
 pub mod auth;
 pub mod client_ip;
+pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod file_limit;
 pub mod health;
 pub mod layers;
 pub mod openapi;

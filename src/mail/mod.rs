@@ -48,7 +48,7 @@ pub fn render(body: &str, secret_ref: Option<&str>, signer: &crate::signing::Sig
 /// A fresh one-time token for a mailed link: the nonce to store with the message, and the
 /// token itself (whose hash is stored with the account; the token is not kept anywhere).
 pub fn link_token(signer: &crate::signing::Signer) -> (String, String) {
-    let nonce = crate::auth::tokens::random_token(18);
+    let nonce = crate::signing::nonce();
     let token = signer.sign(crate::signing::Purpose::MailLink, &nonce);
     (nonce, token)
 }

@@ -547,30 +547,7 @@ async fn hub_works_offline_and_converges_with_the_centre() {
     link.cut();
     let (centre_dir, centre_config) = centre.stop_keeping_data().await;
 
-    let r = hub
-        .post(
-            "/hub/delivery-partners",
-            json!({"name": "Achieng Offline", "phone": "0733555666"}),
-            Some(&staff.access),
-        )
-        .await;
-    assert_eq!(r.status, 201, "rider hired offline: {:?}", r.body);
-    let rider = id_of(&r.body);
-    for sub in &subs1 {
-        for body in [
-            json!({"status": "at_hub"}),
-            json!({"status": "out_for_delivery", "delivery_partner_id": rider}),
-        ] {
-            let r = hub
-                .put(
-                    &format!("/hub/orders/{sub}/status"),
-                    body.clone(),
-                    &staff.access,
-                )
-                .await;
-            assert_eq!(r.status, 200, "{body} offline: {:?}", r.body);
-        }
-    }
+    let rider = send_out_offline(&hub, &staff, &subs1).await;
     let parcel = hub
         .get(&format!("/hub/orders/{}", subs1[0]), &staff.access)
         .await;
@@ -893,6 +870,36 @@ async fn hub_works_offline_and_converges_with_the_centre() {
 }
 
 /// An order of a mug at the other hub, by the other customer.
+/// On the hub while the centre is away: hires a rider and sends `parcels` out with them
+/// (received, then out for delivery); returns the rider's id.
+async fn send_out_offline(hub: &Remote, staff: &Session, parcels: &[String]) -> String {
+    let r = hub
+        .post(
+            "/hub/delivery-partners",
+            json!({"name": "Achieng Offline", "phone": "0733555666"}),
+            Some(&staff.access),
+        )
+        .await;
+    assert_eq!(r.status, 201, "rider hired offline: {:?}", r.body);
+    let rider = id_of(&r.body);
+    for sub in parcels {
+        for body in [
+            json!({"status": "at_hub"}),
+            json!({"status": "out_for_delivery", "delivery_partner_id": rider}),
+        ] {
+            let r = hub
+                .put(
+                    &format!("/hub/orders/{sub}/status"),
+                    body.clone(),
+                    &staff.access,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{body} offline: {:?}", r.body);
+        }
+    }
+    rider
+}
+
 /// With the real intervals (a round every 15 s, back-off up to 5 minutes), a hub whose
 /// staff kept working through an outage catches up within 15 s of the centre coming back:
 /// the offline changes did not stretch the back-off, and a probe found the centre.
@@ -922,30 +929,7 @@ async fn a_hub_catches_up_within_15_s_of_the_centre_returning() {
     // The centre goes away; the staff work on, change after change.
     link.cut();
     let (centre_dir, centre_config) = centre.stop_keeping_data().await;
-    let r = hub
-        .post(
-            "/hub/delivery-partners",
-            json!({"name": "Achieng Offline", "phone": "0733555666"}),
-            Some(&staff.access),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let rider = id_of(&r.body);
-    for sub in &parcels {
-        for body in [
-            json!({"status": "at_hub"}),
-            json!({"status": "out_for_delivery", "delivery_partner_id": rider}),
-        ] {
-            let r = hub
-                .put(
-                    &format!("/hub/orders/{sub}/status"),
-                    body.clone(),
-                    &staff.access,
-                )
-                .await;
-            assert_eq!(r.status, 200, "{body}: {:?}", r.body);
-        }
-    }
+    send_out_offline(&hub, &staff, &parcels).await;
     let offline = Deadline::after(Duration::from_secs(20));
     loop {
         let s = hub.get("/hub/sync/status", &staff.access).await;

@@ -1,10 +1,7 @@
 //! Start-up and shutdown of the server: data directory lock, secrets, database and
-//! migrations, background jobs, the listener (`connections.rs`: timeouts and the connection
-//! cap; `file_limit.rs`: the open-file limit), and a graceful stop on SIGTERM/Ctrl-C that
-//! lets in-flight requests finish (up to `http.shutdown_grace_secs`).
-
-pub mod connections;
-pub mod file_limit;
+//! migrations, background jobs, the listener (served by `http::connections` with its
+//! timeouts and connection cap, sized from the open-file limit), and a graceful stop on
+//! SIGTERM/Ctrl-C that lets in-flight requests finish (up to `http.shutdown_grace_secs`).
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -17,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::db::{Db, DbError};
+use crate::http::{connections, file_limit};
 use crate::state::AppState;
 
 /// Name of the lock file that keeps two servers off one data directory.

@@ -107,42 +107,84 @@ pub enum PixelProblem {
 /// Reads the dimensions from the header, refuses them beyond `limits` (before any pixel
 /// memory is taken), then decodes the whole file as `kind`: a header followed by something
 /// else (HTML, a script, a truncated body) is refused. Blocking and CPU-bound: call it on
-/// the blocking pool. Decoding briefly holds the pixels (up to 4 bytes each).
+/// the blocking pool. PNG is checked row by row; JPEG and WebP briefly hold the pixels (up to
+/// 4 bytes each).
 pub fn check_pixels(
     bytes: &[u8],
     kind: ImageKind,
     limits: PixelLimits,
 ) -> Result<(u32, u32), PixelProblem> {
-    use image::{ImageFormat, ImageReader, Limits};
-    let (format, name) = match kind {
-        ImageKind::Jpeg => (ImageFormat::Jpeg, "JPEG"),
-        ImageKind::Png => (ImageFormat::Png, "PNG"),
-        ImageKind::Webp => (ImageFormat::WebP, "WebP"),
+    let fits = |width: u32, height: u32| {
+        if width > limits.max_side
+            || height > limits.max_side
+            || u64::from(width) * u64::from(height) > limits.max_pixels
+        {
+            Err(PixelProblem::TooLarge {
+                width,
+                height,
+                max_side: limits.max_side,
+                megapixels: limits.max_pixels / 1_000_000,
+            })
+        } else {
+            Ok(())
+        }
     };
-    let malformed = |e: image::ImageError| PixelProblem::Malformed {
-        format: name,
-        reason: e.to_string(),
+    let malformed = |format: &'static str| {
+        move |e: &dyn std::fmt::Display| PixelProblem::Malformed {
+            format,
+            reason: e.to_string(),
+        }
     };
-    let reader = || ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let (width, height) = reader().into_dimensions().map_err(malformed)?;
-    if width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
-        return Err(PixelProblem::TooLarge {
-            width,
-            height,
-            max_side: limits.max_side,
-            megapixels: limits.max_pixels / 1_000_000,
-        });
-    }
-    let mut bounded = Limits::default();
-    bounded.max_image_width = Some(limits.max_side);
-    bounded.max_image_height = Some(limits.max_side);
-    bounded.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
-    let mut full = reader();
-    full.limits(bounded);
-    full.decode().map_err(malformed)?;
+    let (width, height) = match kind {
+        ImageKind::Png => {
+            let bad = malformed("PNG");
+            let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+            let (width, height) = decoder
+                .read_header_info()
+                .map(|info| (info.width, info.height))
+                .map_err(|e| bad(&e))?;
+            fits(width, height)?;
+            let mut reader = decoder.read_info().map_err(|e| bad(&e))?;
+            while reader.next_row().map_err(|e| bad(&e))?.is_some() {}
+            reader.finish().map_err(|e| bad(&e))?;
+            (width, height)
+        }
+        ImageKind::Jpeg => {
+            let bad = malformed("JPEG");
+            // The header pass reports any size; the limits are ours, checked just below.
+            let options = zune_core::options::DecoderOptions::default()
+                .set_max_width(usize::MAX)
+                .set_max_height(usize::MAX);
+            let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+                zune_core::bytestream::ZCursor::new(bytes),
+                options,
+            );
+            decoder.decode_headers().map_err(|e| bad(&e))?;
+            let (w, h) = decoder
+                .dimensions()
+                .ok_or_else(|| bad(&"no frame header"))?;
+            let (width, height) = (
+                u32::try_from(w).unwrap_or(u32::MAX),
+                u32::try_from(h).unwrap_or(u32::MAX),
+            );
+            fits(width, height)?;
+            decoder.decode().map_err(|e| bad(&e))?;
+            (width, height)
+        }
+        ImageKind::Webp => {
+            let bad = malformed("WebP");
+            let mut decoder =
+                image_webp::WebPDecoder::new(std::io::Cursor::new(bytes)).map_err(|e| bad(&e))?;
+            let (width, height) = decoder.dimensions();
+            fits(width, height)?;
+            let size = decoder
+                .output_buffer_size()
+                .ok_or_else(|| bad(&"the image is too large to decode"))?;
+            let mut pixels = vec![0u8; size];
+            decoder.read_image(&mut pixels).map_err(|e| bad(&e))?;
+            (width, height)
+        }
+    };
     Ok((width, height))
 }
 

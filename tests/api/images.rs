@@ -292,6 +292,16 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A real lossless WebP of `width`×`height` pixels.
+fn webp(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pixels = vec![200u8; usize::try_from(width * height * 4).expect("size")];
+    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+        .encode(&pixels, width, height, image::ExtendedColorType::Rgba8)
+        .expect("encode a WebP");
+    out
+}
+
 #[tokio::test]
 async fn uploads_are_decoded_not_just_sniffed() {
     let srv = TestServer::start().await;
@@ -333,6 +343,16 @@ async fn uploads_are_decoded_not_just_sniffed() {
     let r = upload(&srv, &m, &pid, truncated, "cut.png", "image/png").await;
     assert_eq!(r.status, 422, "a PNG cut short: {:?}", r.body);
 
+    let mut riff = webp(32, 32);
+    let cut = riff.len() / 2;
+    riff.truncate(cut);
+    let r = upload(&srv, &m, &pid, riff, "cut.webp", "image/webp").await;
+    assert_eq!(r.status, 422, "a WebP cut short: {:?}", r.body);
+    let why = r.body["error"]["fields"]["file"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("is not a valid WebP image"), "{why}");
+
     let listed = srv
         .get(&format!("/merchant/products/{pid}"), Some(&m.access))
         .await;
@@ -342,4 +362,6 @@ async fn uploads_are_decoded_not_just_sniffed() {
     assert_eq!(photo.status, 201, "a real JPEG is taken: {:?}", photo.body);
     let square = upload(&srv, &m, &pid, PNG.to_vec(), "a.png", "image/png").await;
     assert_eq!(square.status, 201, "{:?}", square.body);
+    let web = upload(&srv, &m, &pid, webp(40, 30), "a.webp", "image/webp").await;
+    assert_eq!(web.status, 201, "{:?}", web.body);
 }

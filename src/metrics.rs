@@ -80,7 +80,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let connections_closed = IntCounterVec::new(
         Opts::new(
             "http_connections_closed_total",
-            "Client connections closed, by reason (closed, header_timeout, idle_timeout, evicted, shutdown)",
+            "Client connections closed, by reason (closed, header_timeout, idle_timeout, send_timeout, evicted, shutdown)",
         ),
         &["reason"],
     )?;

@@ -204,6 +204,21 @@ fn gzip(src: &Path, dst: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// How much a restore may unpack, and what sets that bound (said when it is hit).
+#[derive(Debug, Clone, Copy)]
+pub struct SizeCap {
+    pub bytes: u64,
+    pub why: &'static str,
+}
+
+impl SizeCap {
+    /// No bound (tests, tools).
+    pub const NONE: SizeCap = SizeCap {
+        bytes: u64::MAX,
+        why: "",
+    };
+}
+
 /// The first bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -211,7 +226,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// `max_bytes`: the content must start as a SQLite database, and neither the size its header
 /// declares nor what actually comes out may pass the cap. Returns the size written. On an
 /// error `dst` may hold a partial file: the caller removes it.
-pub fn unpack(src: &Path, dst: &Path, max_bytes: u64) -> Result<u64, BackupError> {
+pub fn unpack(src: &Path, dst: &Path, cap: SizeCap) -> Result<u64, BackupError> {
+    let max_bytes = cap.bytes;
     use std::io::{Read, Seek, Write};
     let mut input = File::open(src).map_err(io(format!("opening {}", src.display())))?;
     let mut magic = [0u8; 2];
@@ -238,10 +254,8 @@ pub fn unpack(src: &Path, dst: &Path, max_bytes: u64) -> Result<u64, BackupError
     }
     let too_large = |size: String| {
         BackupError::Invalid(format!(
-            "the backup unpacks to {size}, more than this restore allows ({max_bytes} bytes: \
-             backup.restore_max_bytes, by default the largest of 4 times the database in place, \
-             30 times the backup file and 256 MiB, never more than the free disk); set \
-             MARKETHUB_BACKUP__RESTORE_MAX_BYTES to allow more"
+            "the backup unpacks to {size}, more than this restore allows ({max_bytes} bytes: {})",
+            cap.why
         ))
     };
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {

@@ -31,7 +31,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// The most a backup may unpack to: `backup.restore_max_bytes`, or the largest of 4 times the
 /// database in place, 30 times the backup file and 256 MiB; never more than the free space
 /// beside the database, less 64 MiB.
-fn size_cap(config: &Config, backup: &Path, db_path: &Path, dir: &Path) -> u64 {
+fn size_cap(config: &Config, backup: &Path, db_path: &Path, dir: &Path) -> super::SizeCap {
     const MIB: u64 = 1024 * 1024;
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let wanted = if config.backup.restore_max_bytes > 0 {
@@ -42,9 +42,25 @@ fn size_cap(config: &Config, backup: &Path, db_path: &Path, dir: &Path) -> u64 {
             .max(size(backup).saturating_mul(30))
             .max(256 * MIB)
     };
-    match free_space(dir) {
-        Some(free) => wanted.min(free.saturating_sub(64 * MIB)),
-        None => wanted,
+    match free_space(dir).map(|free| free.saturating_sub(64 * MIB)) {
+        Some(room) if room < wanted => super::SizeCap {
+            bytes: room,
+            why: "the free disk beside the database, less 64 MiB: free some space",
+        },
+        _ => super::SizeCap {
+            bytes: wanted,
+            why: "backup.restore_max_bytes, by default the largest of 4 times the database in \
+                  place, 30 times the backup file and 256 MiB; set \
+                  MARKETHUB_BACKUP__RESTORE_MAX_BYTES to allow more",
+        },
+    }
+}
+
+/// Removes a staged copy and whatever SQLite made beside it.
+fn remove_staged(staged: &Path) {
+    let _ = std::fs::remove_file(staged);
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(staged, suffix));
     }
 }
 
@@ -70,6 +86,17 @@ pub fn restore(config: &Config, backup: &Path) -> Result<Restored, BackupError> 
     let max_bytes = size_cap(config, backup, &db_path, &dir);
     let result = (|| -> Result<i64, BackupError> {
         unpack(backup, &staged, max_bytes)?;
+        // A raw copy of a live database may say WAL in its header: make the copy standalone
+        // before it is checked (and read without side files).
+        rusqlite::Connection::open(&staged)
+            .and_then(|c| {
+                c.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                    r.get::<_, String>(0)
+                })
+            })
+            .map_err(|e| {
+                BackupError::Invalid(format!("{} cannot be restored: {e}", backup.display()))
+            })?;
         let version = snapshot::check_restorable(&staged).map_err(|e| {
             BackupError::Invalid(format!("{} cannot be restored: {e}", backup.display()))
         })?;
@@ -82,8 +109,7 @@ pub fn restore(config: &Config, backup: &Path) -> Result<Restored, BackupError> 
     let backup_version = match result {
         Ok(v) => v,
         Err(e) => {
-            let _ = std::fs::remove_file(&staged);
-            let _ = std::fs::remove_file(with_suffix(&staged, "-journal"));
+            remove_staged(&staged);
             return Err(e);
         }
     };

@@ -151,10 +151,12 @@ pub fn check_pixels(
         }
         ImageKind::Jpeg => {
             let bad = malformed("JPEG");
-            // The header pass reports any size; the limits are ours, checked just below.
+            // The header pass reports any size (the limits are ours, checked just below);
+            // strict: a stream that ends early or breaks is an error, not grey pixels.
             let options = zune_core::options::DecoderOptions::default()
                 .set_max_width(usize::MAX)
-                .set_max_height(usize::MAX);
+                .set_max_height(usize::MAX)
+                .set_strict_mode(true);
             let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
                 zune_core::bytestream::ZCursor::new(bytes),
                 options,
@@ -188,8 +190,10 @@ pub fn check_pixels(
     Ok((width, height))
 }
 
-/// Decodes run one at a time: each holds a whole image's pixels for a moment.
-static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+/// Decodes run one at a time: each holds a whole image's pixels for a moment. The permit
+/// goes into the decode itself, so a client that hangs up does not free it early.
+static DECODING: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(1)));
 
 /// Where a stored image lives.
 #[derive(Debug, Clone)]
@@ -406,12 +410,18 @@ pub async fn receive(
         )
     })?;
     let limits = PixelLimits::from_config(cfg);
-    let _turn = DECODING.acquire().await.map_err(AppError::internal)?;
-    let data = bytes.clone();
-    tokio::task::spawn_blocking(move || check_pixels(&data, kind, limits))
+    let turn = Arc::clone(&DECODING)
+        .acquire_owned()
         .await
-        .map_err(AppError::internal)?
-        .map_err(|problem| AppError::invalid_field("file", problem.to_string()))?;
+        .map_err(AppError::internal)?;
+    let data = bytes.clone();
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        check_pixels(&data, kind, limits)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|problem| AppError::invalid_field("file", problem.to_string()))?;
     Ok(Upload { bytes, kind })
 }
 

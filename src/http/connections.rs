@@ -4,10 +4,11 @@
 //! - a client has `http.header_read_timeout_secs` to send a whole request head, counted from
 //!   the accept for the first request and from the first byte for later ones;
 //! - a kept-alive connection with no request in flight is closed after
-//!   `http.idle_timeout_secs`;
+//!   `http.idle_timeout_secs`, and so is one whose response has not moved a byte for as long
+//!   (a client that asks for a large file and never reads it);
 //! - at most `http.max_connections` are open: at the cap, a new connection closes the one that
-//!   has been idle the longest (slow heads count as idle), and is refused only when every
-//!   open connection is busy with a request.
+//!   has been idle the longest (slow heads count as idle; then responses stalled for longer
+//!   than the header timeout), and is refused only when every open connection is busy.
 //!
 //! Accept errors (out of file descriptors, say) close the oldest idle connection to free one,
 //! back off from 10 ms to 1 s, and are logged at most every ten seconds. On shutdown the
@@ -18,7 +19,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ enum Ending {
     SlowHead,
     /// Kept alive with nothing to do for the idle timeout.
     Idle,
+    /// A response that did not move a byte for the idle timeout (the client stopped reading).
+    Stalled,
     /// Closed to make room for a new connection at the cap.
     Evicted,
     /// Still open when the shutdown grace period ran out.
@@ -67,6 +70,7 @@ impl Ending {
             Ending::Closed => "closed",
             Ending::SlowHead => "header_timeout",
             Ending::Idle => "idle_timeout",
+            Ending::Stalled => "send_timeout",
             Ending::Evicted => "evicted",
             Ending::Shutdown => "shutdown",
         }
@@ -86,6 +90,12 @@ struct Conn {
     idle_since_ms: AtomicU64,
     /// When the first byte of the next request head arrived; 0 while none has.
     head_since_ms: AtomicU64,
+    /// Bytes arrived while a request was in flight (the start of a pipelined head).
+    read_while_busy: AtomicBool,
+    /// When the request in flight began.
+    busy_since_ms: AtomicU64,
+    /// When a write last moved bytes to the client.
+    last_write_ms: AtomicU64,
     /// Cancelled to close the connection at the cap.
     evict: CancellationToken,
     /// Rung when a deadline may have moved (bytes of a new head, a response finished).
@@ -102,6 +112,9 @@ impl Conn {
             served: AtomicU64::new(0),
             idle_since_ms: AtomicU64::new(now),
             head_since_ms: AtomicU64::new(0),
+            read_while_busy: AtomicBool::new(false),
+            busy_since_ms: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(0),
             evict: CancellationToken::new(),
             wake: Notify::new(),
         }
@@ -120,21 +133,50 @@ impl Conn {
         self.idle_since_ms
             .load(Ordering::Relaxed)
             .max(self.head_since_ms.load(Ordering::Relaxed))
+            .max(self.last_write_ms.load(Ordering::Relaxed))
     }
 
-    /// When this connection must close if nothing changes, and why; `None` while a request
-    /// is in flight (the request timeout governs that).
+    /// Since when the request in flight has not moved a byte to the client.
+    fn stalled_since_ms(&self) -> u64 {
+        self.busy_since_ms
+            .load(Ordering::Acquire)
+            .max(self.last_write_ms.load(Ordering::Acquire))
+    }
+
+    /// May be closed at once to make room: it never answered anything, it is in the middle
+    /// of a slow head, or its response has stalled for longer than the header timeout.
+    /// Otherwise it is closed gracefully (the end of a response is still flushed).
+    fn may_drop(&self, limits: &ConnectionLimits) -> bool {
+        if self.is_idle() {
+            self.served.load(Ordering::Acquire) == 0
+                || self.head_since_ms.load(Ordering::Acquire) != 0
+        } else {
+            self.stalled_since_ms() + duration_ms(limits.header_read_timeout) <= self.now_ms()
+        }
+    }
+
+    /// When this connection must close if nothing changes, and why. A request in flight has
+    /// until its response stops moving for the idle timeout (the request timeout governs the
+    /// handler itself).
     fn deadline(&self, limits: &ConnectionLimits) -> Option<(u64, Ending)> {
         if !self.is_idle() {
-            return None;
+            return Some((
+                self.stalled_since_ms() + duration_ms(limits.idle_timeout),
+                Ending::Stalled,
+            ));
         }
         let header = duration_ms(limits.header_read_timeout);
         if self.served.load(Ordering::Acquire) == 0 {
             return Some((self.accepted_ms + header, Ending::SlowHead));
         }
+        // hyper may take a whole response body before it has written it: writes still moving
+        // after the body ended keep the connection alive as well.
         match self.head_since_ms.load(Ordering::Acquire) {
             0 => Some((
-                self.idle_since_ms.load(Ordering::Acquire) + duration_ms(limits.idle_timeout),
+                self.idle_since_ms
+                    .load(Ordering::Acquire)
+                    .max(self.last_write_ms.load(Ordering::Acquire))
+                    + duration_ms(limits.idle_timeout),
                 Ending::Idle,
             )),
             since => Some((since + header, Ending::SlowHead)),
@@ -143,20 +185,28 @@ impl Conn {
 
     /// Bytes arrived from the client.
     fn on_read(&self) {
-        if self.is_idle()
-            && self
-                .head_since_ms
-                .compare_exchange(0, self.now_ms(), Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        if !self.is_idle() {
+            self.read_while_busy.store(true, Ordering::Release);
+        } else if self
+            .head_since_ms
+            .compare_exchange(0, self.now_ms(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
         {
             self.wake.notify_one();
         }
     }
 
+    /// Bytes went out to the client.
+    fn on_write(&self) {
+        self.last_write_ms.store(self.now_ms(), Ordering::Release);
+    }
+
     /// A request head was parsed and handed to the router.
     fn begin(self: &Arc<Self>) -> InFlight {
+        self.busy_since_ms.store(self.now_ms(), Ordering::Release);
         self.active.fetch_add(1, Ordering::AcqRel);
         self.head_since_ms.store(0, Ordering::Release);
+        self.read_while_busy.store(false, Ordering::Release);
         InFlight(Some(Arc::clone(self)))
     }
 }
@@ -177,7 +227,17 @@ struct InFlight(Option<Arc<Conn>>);
 impl InFlight {
     fn finish(&mut self) {
         if let Some(conn) = self.0.take() {
-            conn.idle_since_ms.store(conn.now_ms(), Ordering::Release);
+            let now = conn.now_ms();
+            conn.idle_since_ms.store(now, Ordering::Release);
+            // Bytes of the next head came while this request ran: its clock starts now.
+            if conn.read_while_busy.swap(false, Ordering::AcqRel) {
+                let _ = conn.head_since_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
             conn.served.fetch_add(1, Ordering::AcqRel);
             conn.active.fetch_sub(1, Ordering::AcqRel);
             conn.wake.notify_one();
@@ -251,7 +311,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.conn.on_write();
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -259,7 +324,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.conn.on_write();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -299,9 +369,9 @@ impl Registry {
 
     /// Registers a new connection if there is room, closing the longest-idle one at the cap.
     /// `None`: every open connection is busy, refuse this one.
-    fn admit(&self, max: usize) -> Option<(u64, Arc<Conn>)> {
+    fn admit(&self, limits: &ConnectionLimits) -> Option<(u64, Arc<Conn>)> {
         let mut open = self.lock();
-        if open.len() >= max && !evict_longest_idle(&open) {
+        if open.len() >= limits.max_connections && !evict_longest_idle(&open, limits) {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -318,17 +388,23 @@ impl Registry {
     }
 
     /// Frees a file descriptor after a failed accept.
-    fn evict_one(&self) -> bool {
-        evict_longest_idle(&self.lock())
+    fn evict_one(&self, limits: &ConnectionLimits) -> bool {
+        evict_longest_idle(&self.lock(), limits)
     }
 }
 
-/// Closes the idle connection with the oldest sign of life; false when none is idle.
-fn evict_longest_idle(open: &HashMap<u64, Arc<Conn>>) -> bool {
-    let victim = open
-        .values()
-        .filter(|c| c.is_idle() && !c.evict.is_cancelled())
-        .min_by_key(|c| c.last_activity_ms());
+/// Closes the idle connection with the oldest sign of life, or else the response stalled the
+/// longest (past the header timeout); false when there is neither.
+fn evict_longest_idle(open: &HashMap<u64, Arc<Conn>>, limits: &ConnectionLimits) -> bool {
+    let candidates = || open.values().filter(|c| !c.evict.is_cancelled());
+    let victim = candidates()
+        .filter(|c| c.is_idle())
+        .min_by_key(|c| c.last_activity_ms())
+        .or_else(|| {
+            candidates()
+                .filter(|c| !c.is_idle() && c.may_drop(limits))
+                .min_by_key(|c| c.stalled_since_ms())
+        });
     match victim {
         Some(c) => {
             c.evict.cancel();
@@ -408,7 +484,7 @@ pub async fn serve(
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => {
                 crate::metrics::accept_error();
-                let freed = registry.evict_one();
+                let freed = registry.evict_one(&limits);
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                 if let Some(suppressed) = failed.due() {
                     tracing::warn!(
@@ -426,7 +502,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some((id, conn)) = registry.admit(limits.max_connections) else {
+        let Some((id, conn)) = registry.admit(&limits) else {
             crate::metrics::connection_refused();
             if let Some(suppressed) = refused.due() {
                 tracing::warn!(
@@ -461,6 +537,46 @@ pub async fn serve(
     }
 }
 
+/// Bytes written to a socket that the client has not acknowledged yet (Linux's SIOCOUTQ;
+/// `None` where that cannot be told). A response can sit in the kernel's send buffer (up to
+/// megabytes) while a slow client drains it: that is progress the writes alone do not show.
+/// Asks the kernel about one socket; only valid while the connection that owns it lives.
+struct SocketProbe {
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::RawFd,
+}
+
+impl SocketProbe {
+    fn of(stream: &TcpStream) -> SocketProbe {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            SocketProbe {
+                fd: stream.as_raw_fd(),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = stream;
+            SocketProbe {}
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn unsent_bytes(&self) -> Option<u64> {
+        let mut unsent: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (= SIOCOUTQ for sockets) writes one int we own; the descriptor
+        // belongs to the connection being served, which outlives every call.
+        let rc = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut unsent) };
+        (rc == 0).then(|| u64::try_from(unsent).unwrap_or(0))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn unsent_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
 /// Serves one connection until it ends, and says why it ended.
 #[allow(clippy::too_many_arguments)]
 async fn connection(
@@ -488,6 +604,7 @@ async fn connection(
             )
         }
     });
+    let probe = SocketProbe::of(&stream);
     let io = TokioIo::new(Watched {
         stream,
         conn: Arc::clone(conn),
@@ -495,6 +612,10 @@ async fn connection(
     let served = http.serve_connection(io, service);
     tokio::pin!(served);
     let mut draining = false;
+    // What a close by the protocol counts as (an eviction that let a response finish).
+    let mut closed_as = Ending::Closed;
+    // The unacknowledged bytes at the last deadline.
+    let mut last_unsent = 0;
     loop {
         let deadline = conn.deadline(&limits);
         let wake_at = deadline.map_or_else(
@@ -506,15 +627,16 @@ async fn connection(
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
-                return Ending::Closed;
+                return closed_as;
             }
             () = force.cancelled() => return Ending::Shutdown,
             () = conn.evict.cancelled(), if !draining => {
-                if conn.is_idle() {
+                if conn.may_drop(&limits) {
                     return Ending::Evicted;
                 }
                 served.as_mut().graceful_shutdown();
                 draining = true;
+                closed_as = Ending::Evicted;
             }
             () = shutdown.cancelled(), if !draining => {
                 served.as_mut().graceful_shutdown();
@@ -524,6 +646,18 @@ async fn connection(
                 if let Some((ms, why)) = conn.deadline(&limits)
                     && conn.now_ms() >= ms
                 {
+                    // Bytes still leaving the kernel's buffer since the last look: the client
+                    // is reading, only slowly.
+                    let unsent = probe.unsent_bytes();
+                    if matches!(why, Ending::Idle | Ending::Stalled)
+                        && let Some(left) = unsent
+                        && left > 0
+                        && left != last_unsent
+                    {
+                        last_unsent = left;
+                        conn.on_write();
+                        continue;
+                    }
                     return why;
                 }
             }
@@ -559,16 +693,12 @@ mod tests {
     }
 
     #[test]
-    fn requests_in_flight_have_no_deadline_and_idle_time_starts_when_they_end() {
+    fn a_request_in_flight_has_until_its_response_stalls_and_idle_time_starts_after_it() {
         let conn = Arc::new(Conn::new(Instant::now()));
         let mut first = conn.begin();
-        assert!(conn.deadline(&limits()).is_none());
-        conn.on_read();
-        assert_eq!(
-            conn.head_since_ms.load(Ordering::Relaxed),
-            0,
-            "a pipelined byte does not start a head timer"
-        );
+        let (at, why) = conn.deadline(&limits()).expect("a deadline");
+        assert_eq!(why, Ending::Stalled);
+        assert_eq!(at, conn.busy_since_ms.load(Ordering::Relaxed) + 60_000);
         first.finish();
         first.finish();
         assert_eq!(conn.active.load(Ordering::Relaxed), 0, "finished once");
@@ -584,21 +714,47 @@ mod tests {
     }
 
     #[test]
+    fn bytes_of_a_pipelined_head_start_its_clock_when_the_request_before_ends() {
+        let conn = Arc::new(Conn::new(Instant::now()));
+        let mut first = conn.begin();
+        conn.on_read();
+        assert_eq!(conn.head_since_ms.load(Ordering::Relaxed), 0);
+        first.finish();
+        assert_ne!(conn.head_since_ms.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            conn.deadline(&limits()).map(|d| d.1),
+            Some(Ending::SlowHead)
+        );
+    }
+
+    #[test]
     fn at_the_cap_the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
         let registry = Registry::new();
-        let (_, a) = registry.admit(2).expect("a");
+        let (_, a) = registry.admit(&limits()).expect("a");
         let _a_busy = a.begin();
-        let (_, b) = registry.admit(2).expect("b");
-        let (_, c) = registry.admit(2).expect("c: the idle b makes room");
+        let (_, b) = registry.admit(&limits()).expect("b");
+        let (_, c) = registry.admit(&limits()).expect("c: the idle b makes room");
         assert!(b.evict.is_cancelled());
         assert!(!a.evict.is_cancelled(), "a request in flight is never cut");
+        assert!(b.may_drop(&limits()), "b never answered anything");
         // b's task has closed it.
         registry.lock().retain(|_, x| !x.evict.is_cancelled());
         let _c_busy = c.begin();
         assert!(
-            registry.admit(2).is_none(),
+            registry.admit(&limits()).is_none(),
             "every open connection is busy: refused"
         );
+    }
+
+    #[test]
+    fn a_response_stalled_past_the_header_timeout_may_be_dropped() {
+        let conn = Arc::new(Conn::new(Instant::now() - Duration::from_secs(30)));
+        let _busy = conn.begin();
+        assert!(!conn.may_drop(&limits()), "it just began");
+        conn.busy_since_ms.store(1, Ordering::Relaxed);
+        assert!(conn.may_drop(&limits()), "nothing sent for 30 s");
+        conn.on_write();
+        assert!(!conn.may_drop(&limits()), "bytes moved just now");
     }
 
     #[test]

@@ -39,6 +39,17 @@ pub enum SyncError {
     Join(String),
 }
 
+impl SyncError {
+    /// The centre did not answer, or something in front of it said it is down (502, 503, 504).
+    pub fn centre_unreachable(&self) -> bool {
+        match self {
+            SyncError::Unreachable(_) => true,
+            SyncError::Refused(status, _) => matches!(status, 502..=504),
+            SyncError::Local(_) | SyncError::Join(_) => false,
+        }
+    }
+}
+
 impl From<AppError> for SyncError {
     fn from(e: AppError) -> Self {
         SyncError::Local(e)
@@ -439,9 +450,10 @@ pub fn probe_interval(cfg: &UpstreamConfig) -> Duration {
 
 /// Repeats rounds every `sync_interval_ms`; a local change or `POST /hub/sync/run` starts one
 /// early. After a failure, full rounds back off (doubling up to `max_backoff_ms`) while a
-/// cheap probe asks the centre every `probe_interval_ms` (≤ 10 s) whether it is back; a probe
-/// that gets an answer starts a round at once. Local changes during an outage ring a probe,
-/// never a round, so they do not stretch the back-off.
+/// cheap probe asks the centre every `probe_interval_ms` (≤ 10 s) whether it is back; when
+/// the centre was down, a probe that gets an answer starts a round at once. Local changes
+/// during an outage bring the next probe forward, never start a round, so they do not
+/// stretch the back-off.
 pub async fn run_job(
     db: Db,
     handle: Arc<SyncHandle>,
@@ -456,6 +468,10 @@ pub async fn run_job(
     let interval = Duration::from_millis(cfg.sync_interval_ms);
     let mut next_round = tokio::time::Instant::now();
     let mut failing: Option<Backoff> = None;
+    // Whether the centre was last seen down (a round or a probe could not reach it): only
+    // then does a probe's answer start a round. A centre that answers probes while its
+    // rounds fail (a revoked token, say) is left to the back-off.
+    let mut centre_down = false;
     let mut next_probe = tokio::time::Instant::now();
     loop {
         let probe_at = failing.map(|_| next_probe);
@@ -480,6 +496,10 @@ pub async fn run_job(
                 .unwrap_or(false);
             next_probe = tokio::time::Instant::now() + backoff.probe_every;
             if !alive {
+                centre_down = true;
+                continue;
+            }
+            if !centre_down {
                 continue;
             }
             tracing::info!("the centre answers again; syncing now");
@@ -509,6 +529,7 @@ pub async fn run_job(
                     None => Backoff::first(&cfg),
                 };
                 failing = Some(backoff);
+                centre_down = e.centre_unreachable();
                 let now = tokio::time::Instant::now();
                 next_round = now + backoff.retry_in;
                 next_probe = now + backoff.probe_every;
@@ -657,5 +678,13 @@ mod tests {
             Duration::from_millis(200),
             "never slower than a round"
         );
+    }
+
+    #[test]
+    fn only_a_centre_that_did_not_answer_is_probed_back_into_a_round() {
+        assert!(SyncError::Unreachable("refused".into()).centre_unreachable());
+        assert!(SyncError::Refused(503, "down".into()).centre_unreachable());
+        assert!(!SyncError::Refused(401, "revoked".into()).centre_unreachable());
+        assert!(!SyncError::Refused(409, "gap".into()).centre_unreachable());
     }
 }

@@ -36,7 +36,8 @@ async fn fetch(srv: &TestServer, admin: &Session, name: &str, dir: &Path) -> rus
     let gz = dir.join(name);
     std::fs::write(&gz, &bytes).expect("write download");
     let db = dir.join(format!("{name}.db"));
-    markethub::backups::unpack(&gz, &db, u64::MAX).expect("a valid gzip file");
+    markethub::backups::unpack(&gz, &db, markethub::backups::SizeCap::NONE)
+        .expect("a valid gzip file");
     markethub::db::snapshot::verify_file(&db).expect("integrity_check ok");
     rusqlite::Connection::open(&db).expect("open backup")
 }

@@ -901,10 +901,11 @@ async fn send_out_offline(hub: &Remote, staff: &Session, parcels: &[String]) -> 
 }
 
 /// With the real intervals (a round every 15 s, back-off up to 5 minutes), a hub whose
-/// staff kept working through an outage catches up within 15 s of the centre coming back:
-/// the offline changes did not stretch the back-off, and a probe found the centre.
+/// staff kept working through an outage catches up within 10 s of the centre coming back
+/// (the issue asks for 15): the offline changes did not stretch the back-off, and a probe
+/// found the centre long before the next full round was due.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hub_catches_up_within_15_s_of_the_centre_returning() {
+async fn a_hub_catches_up_within_seconds_of_the_centre_returning() {
     let centre = TestServer::start().await;
     let m = Market::new(&centre).await;
     let token = sync_token(&centre, &m.admin, &m.hub).await;
@@ -931,25 +932,34 @@ async fn a_hub_catches_up_within_15_s_of_the_centre_returning() {
     let (centre_dir, centre_config) = centre.stop_keeping_data().await;
     send_out_offline(&hub, &staff, &parcels).await;
     let offline = Deadline::after(Duration::from_secs(20));
-    loop {
+    let first_attempt = loop {
         let s = hub.get("/hub/sync/status", &staff.access).await;
         if s.body["pending_changes"].as_i64().unwrap_or(0) >= 5 && !s.body["last_error"].is_null() {
-            break;
+            break s.body["last_attempt_at"].clone();
         }
         offline
             .tick(&format!("the hub to notice the outage: {}", s.body))
             .await;
-    }
+    };
 
-    // The outage lasts past the probes the last change brought forward (not a wait for
-    // anything: the length of the outage is part of the scenario).
+    // The centre restarts behind the link, which stays down until the hub's scheduled retry
+    // (15 s after its first failure) has failed too: the next full round is now 30 s away,
+    // and only a probe can bring the hub back sooner.
     let centre = TestServer::start_in(centre_dir, centre_config).await;
     link.retarget(&authority(&centre));
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    // The centre comes back (on another port, behind the same address).
+    let retry = Deadline::after(Duration::from_secs(30));
+    loop {
+        let s = hub.get("/hub/sync/status", &staff.access).await;
+        if s.body["last_attempt_at"] != first_attempt {
+            break;
+        }
+        retry
+            .tick(&format!("the scheduled retry to fail: {}", s.body))
+            .await;
+    }
     link.restore();
     let back = Instant::now();
-    let deadline = Deadline::after(Duration::from_secs(15));
+    let deadline = Deadline::after(Duration::from_secs(10));
     loop {
         let s = hub.get("/hub/sync/status", &staff.access).await;
         let at_centre = items(&centre.get(PARCELS, Some(&m.staff.access)).await);

@@ -329,15 +329,25 @@ async fn uploads_are_decoded_not_just_sniffed() {
     let r = upload(&srv, &m, &pid, wide, "wide.png", "image/png").await;
     assert_eq!(r.status, 422, "one pixel over a side: {:?}", r.body);
 
-    let mut polyglot = jpeg(16, 16)[..20].to_vec();
-    polyglot
-        .extend_from_slice(b"<html><body><script>alert(document.cookie)</script></body></html>");
-    let r = upload(&srv, &m, &pid, polyglot, "a.jpg", "image/jpeg").await;
-    assert_eq!(r.status, 422, "{:?}", r.body);
-    let why = r.body["error"]["fields"]["file"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(why.contains("is not a valid JPEG image"), "{why}");
+    // A JPEG's header, or a whole header and half its picture, followed by a page; and a
+    // JPEG cut short.
+    let photo = jpeg(64, 48);
+    let page = b"<html><body><script>alert(document.cookie)</script></body></html>";
+    for (what, mut bytes) in [
+        ("after the header", photo[..20].to_vec()),
+        ("halfway", photo[..photo.len() / 2].to_vec()),
+    ] {
+        bytes.extend_from_slice(page);
+        let r = upload(&srv, &m, &pid, bytes, "a.jpg", "image/jpeg").await;
+        assert_eq!(r.status, 422, "HTML {what}: {:?}", r.body);
+        let why = r.body["error"]["fields"]["file"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(why.contains("is not a valid JPEG image"), "{what}: {why}");
+    }
+    let cut = photo[..photo.len() * 2 / 3].to_vec();
+    let r = upload(&srv, &m, &pid, cut, "cut.jpg", "image/jpeg").await;
+    assert_eq!(r.status, 422, "a JPEG cut short: {:?}", r.body);
 
     let truncated = PNG[..PNG.len() - 20].to_vec();
     let r = upload(&srv, &m, &pid, truncated, "cut.png", "image/png").await;

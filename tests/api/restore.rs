@@ -85,7 +85,12 @@ fn restore_refuses_what_it_cannot_run_and_changes_nothing() {
     assert!(ok, "{out}");
     let scratch = tempfile::tempdir().expect("scratch");
     let good = scratch.path().join("good.db");
-    markethub::backups::unpack(&root.join("good.db.gz"), &good, u64::MAX).expect("unpack");
+    markethub::backups::unpack(
+        &root.join("good.db.gz"),
+        &good,
+        markethub::backups::SizeCap::NONE,
+    )
+    .expect("unpack");
 
     let hostile = scratch.path();
     // Only a migration history, copied from the real thing.

@@ -73,14 +73,20 @@ function paragraphs(text) {
   return String(text || "").split(/\n+/).filter((l) => l.trim()).map((l) => el("p", {}, l));
 }
 
+/** Object URLs of the pictures on screen, released when the next refund is drawn. */
+let shown = [];
+
 /** Evidence is private: each picture is fetched with the token and shown from memory. */
 function evidence(r) {
+  shown.forEach((url) => URL.revokeObjectURL(url));
+  shown = [];
   if (!r.evidence.length) return empty("No pictures were added");
   return el("div", { class: "evidence" }, r.evidence.map((e, i) => {
     const alt = `Evidence picture ${i + 1} of ${r.evidence.length}`;
     const img = el("img", { alt, "data-src": e.url });
     const link = el("a", { href: "#", target: "_blank", rel: "noopener", "aria-label": `${alt}, full size` }, img);
     blobUrl(e.url).then((url) => {
+      shown.push(url);
       img.src = url;
       link.href = url;
     }).catch(() => {

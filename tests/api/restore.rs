@@ -169,6 +169,18 @@ fn restore_refuses_what_it_cannot_run_and_changes_nothing() {
         );
     }
 
+    // A raw copy of a live database (WAL mode in its header) restores, with no side files
+    // left behind.
+    let raw = hostile.join("raw-wal.db");
+    altered(&good, &raw, "PRAGMA journal_mode = WAL;");
+    let (ok, out) = run(root, &[], &["restore", &raw.to_string_lossy()]);
+    assert!(ok, "{out}");
+    let strays: Vec<String> = tree(&root.join("data"))
+        .into_keys()
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+
     // The real backup still restores, and the server starts on it.
     let (ok, out) = run(root, &[], &["restore", "good.db.gz"]);
     assert!(ok, "{out}");

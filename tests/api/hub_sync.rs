@@ -188,8 +188,8 @@ fn start_hub_with(dir: &Path, env: &[(&str, &str)]) -> (Process, Remote) {
     })
 }
 
-/// Joins a hub in a fresh directory to the centre through `link`.
-fn join_hub(dir: &Path, link: &Link, token: &str) {
+/// Joins a hub in a fresh directory to the centre through `link`; what the command printed.
+fn join_hub(dir: &Path, link: &Link, token: &str) -> String {
     let joined = tokio::task::block_in_place(|| {
         hub_command(dir)
             .args([
@@ -203,12 +203,13 @@ fn join_hub(dir: &Path, link: &Link, token: &str) {
             .output()
     })
     .expect("run markethub hub join");
+    let stdout = String::from_utf8_lossy(&joined.stdout).into_owned();
     assert!(
         joined.status.success(),
-        "hub join failed: {}{}",
-        String::from_utf8_lossy(&joined.stdout),
+        "hub join failed: {stdout}\n{}",
         String::from_utf8_lossy(&joined.stderr)
     );
+    stdout
 }
 
 struct Remote {
@@ -459,25 +460,7 @@ async fn hub_works_offline_and_converges_with_the_centre() {
 
     // The hub joins through the link, then runs as a server on the same directory.
     let hub_dir = tempfile::tempdir().expect("tempdir");
-    let joined = tokio::task::block_in_place(|| {
-        hub_command(hub_dir.path())
-            .args([
-                "hub",
-                "join",
-                "--upstream",
-                link.url.as_str(),
-                "--token",
-                token.as_str(),
-            ])
-            .output()
-    })
-    .expect("run markethub hub join");
-    let stdout = String::from_utf8_lossy(&joined.stdout);
-    assert!(
-        joined.status.success(),
-        "hub join failed: {stdout}\n{}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
+    let stdout = join_hub(hub_dir.path(), &link, &token);
     assert!(
         stdout.lines().any(|l| l.starts_with("joined hub ")),
         "{stdout}"

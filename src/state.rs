@@ -42,7 +42,7 @@ pub struct AppState {
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
     /// Central or hub instance, and the hub's sync round (see `sync`).
     pub sync: Arc<SyncHandle>,
-    /// Keyed hashes from the server secret: mailed links, signed file URLs.
+    /// Keyed hashes from the server secret (the tokens of mailed one-time links).
     pub signer: Arc<Signer>,
 }
 

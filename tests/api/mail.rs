@@ -21,9 +21,7 @@ async fn outbox_status(
 
 #[tokio::test]
 async fn verification_mail_is_delivered_over_smtp_and_its_link_works() {
-    let mut stub = SmtpStub::start(0).await;
-    let url = stub.url();
-    let srv = TestServer::with(|c| c.mail.smtp_url = url).await;
+    let (srv, mut stub) = TestServer::with_mail().await;
     let s = srv.register("smtp@example.com").await;
 
     let msg = stub.next().await;
@@ -135,9 +133,7 @@ async fn a_mailed_reset_token_is_in_neither_the_database_nor_a_backup() {
     if crate::common::sqlite_only("reading the database file and its backup") {
         return;
     }
-    let mut stub = SmtpStub::start(0).await;
-    let url = stub.url();
-    let srv = TestServer::with(|c| c.mail.smtp_url = url).await;
+    let (srv, mut stub) = TestServer::with_mail().await;
     let admin = srv.admin().await;
     srv.register("victim@example.com").await;
     let r = srv

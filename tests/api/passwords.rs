@@ -2,16 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::smtp::SmtpStub;
 use crate::common::{PASSWORD, Session, TestServer};
-
-/// A server that delivers its mail to a stub on loopback (the only way to read a link:
-/// the outbox keeps none).
-async fn with_mail() -> (TestServer, SmtpStub) {
-    let stub = SmtpStub::start(0).await;
-    let url = stub.url();
-    (TestServer::with(|c| c.mail.smtp_url = url).await, stub)
-}
 
 const NEW_PASSWORD: &str = "Otter-Lantern-93";
 
@@ -47,7 +38,7 @@ async fn forgot_password_answers_the_same_for_unknown_accounts() {
 
 #[tokio::test]
 async fn reset_password_is_single_use_and_signs_out_everywhere() {
-    let (srv, mut stub) = with_mail().await;
+    let (srv, mut stub) = TestServer::with_mail().await;
     let admin = srv.admin().await;
     let s = srv.register("reset@example.com").await;
     srv.post(
@@ -106,7 +97,7 @@ async fn reset_password_is_single_use_and_signs_out_everywhere() {
 
 #[tokio::test]
 async fn only_the_latest_reset_link_works() {
-    let (srv, mut stub) = with_mail().await;
+    let (srv, mut stub) = TestServer::with_mail().await;
     srv.register("twice@example.com").await;
     srv.post(
         "/auth/forgot-password",
@@ -151,7 +142,7 @@ async fn only_the_latest_reset_link_works() {
 
 #[tokio::test]
 async fn email_verification_flow() {
-    let (srv, mut stub) = with_mail().await;
+    let (srv, mut stub) = TestServer::with_mail().await;
     let s = srv.register("verify@example.com").await;
     let first = stub.token_for("verify@example.com", "Confirm").await;
 

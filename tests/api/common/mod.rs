@@ -180,6 +180,14 @@ impl TestServer {
         Self::with(|_| {}).await
     }
 
+    /// A server that delivers its mail to an SMTP stub on loopback (the only way to read a
+    /// one-time link: the outbox keeps none).
+    pub async fn with_mail() -> (Self, smtp::SmtpStub) {
+        let stub = smtp::SmtpStub::start(0).await;
+        let url = stub.url();
+        (Self::with(|c| c.mail.smtp_url = url).await, stub)
+    }
+
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&dir);
